@@ -1,0 +1,26 @@
+#![doc = include_str!("../README.md")]
+
+pub mod cleanup;
+pub mod codec;
+mod error;
+mod id;
+mod record;
+mod store;
+
+pub use codec::{Codec, Json, MessagePack};
+pub use error::{BoxError, Error, Result, Timeout};
+pub use id::{Id, InvalidId};
+pub use record::{Data, Record, Value, now, truncate_to_millis};
+pub use store::{DEFAULT_BATCH, ExpiredDeletion, Store};
+
+// Public types stay usable across threads and in `Arc<dyn Store>`.
+const _: () = {
+    const fn assert_send_sync<T: Send + Sync>() {}
+    assert_send_sync::<Id>();
+    assert_send_sync::<Record>();
+    assert_send_sync::<Data>();
+    assert_send_sync::<Value>();
+    assert_send_sync::<Error>();
+    assert_send_sync::<std::sync::Arc<dyn Store>>();
+    assert_send_sync::<cleanup::CleanupTask>();
+};
