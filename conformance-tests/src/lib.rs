@@ -37,10 +37,7 @@ pub static RULES: &[Rule] = __with_rules!(__rule_table!());
 /// once and runs its rule on a multi-threaded tokio runtime, with a time limit of
 /// [`RULE_TIME_LIMIT`] so that a hanging store fails instead of blocking the run.
 ///
-/// ```ignore
-/// async fn setup() -> (MyStore, ()) { (MyStore::new(), ()) }
-/// session_conformance::store_tests!(setup);
-/// ```
+/// See the [crate documentation](crate) for a complete `tests/conformance.rs`.
 #[macro_export]
 macro_rules! store_tests {
     ($setup:path) => {
