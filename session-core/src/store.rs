@@ -22,22 +22,35 @@ use crate::{Id, Record, Result};
 ///   It is atomic: of any number of concurrent `create`s of one id, exactly one succeeds. A
 ///   record with the same id that has *expired* (whether or not the backend has removed it yet)
 ///   does not block `create`. The stored version is the record's version.
+///   *Suite: `create_then_load_round_trips`, `create_existing_live_id_fails`,
+///   `concurrent_creates_exactly_one_wins`, `create_over_expired_record_succeeds`,
+///   `create_after_delete_succeeds`.*
 /// - **`load`** returns the live record (id, data, `created_at`, `expires_at`, `version` as
 ///   stored) or `None`. It never returns an expired record, whether or not the backend's own
 ///   cleanup has run yet. An unknown id is `Ok(None)`, not an error.
+///   *Suite: `load_unknown_id_is_none`, `load_expired_record_is_none`, `empty_data_round_trips`,
+///   `large_record_round_trips`, `unicode_and_binary_values_round_trip`,
+///   `thousand_records_coexist`.*
 /// - **`save`** replaces the data and `expires_at` of an existing live record **only if its stored
 ///   version equals `record.version`**; the stored version becomes `record.version + 1`
 ///   (`created_at` is kept as stored). If the versions differ it fails with
 ///   [`Error::Conflict`](crate::Error::Conflict) and changes nothing; if there is no live record it
 ///   fails with [`Error::NotFound`](crate::Error::NotFound). A write is never dropped silently.
+///   *Suite: `save_current_version_bumps_version`, `save_stale_version_conflicts`,
+///   `save_after_delete_is_not_found`, `save_unknown_id_is_not_found`,
+///   `save_over_expired_record_is_not_found`, `concurrent_saves_of_one_version_exactly_one_wins`.*
 /// - **`touch`** moves the `expires_at` of a live record without rewriting its data and without
 ///   changing its version, and returns whether the record existed. Touching to an instant in the
 ///   past makes the record unloadable.
+///   *Suite: `touch_moves_expiry_only`, `touch_unknown_id_reports_absence`,
+///   `touch_into_past_makes_record_unloadable`.*
 /// - **`delete`** removes the record; deleting an unknown id succeeds.
+///   *Suite: `delete_removes`, `delete_unknown_id_is_ok`.*
 /// - **Instants** are preserved to at least the millisecond (see [`crate::now`]).
 /// - **Expiry**: a record is expired at and after its `expires_at`. Backends with native expiry
 ///   (Redis TTLs, MongoDB TTL indexes, moka) use it; the others also implement
 ///   [`ExpiredDeletion`] so a cleanup task can remove expired rows.
+///   *Suite: `expires_in_real_time`.*
 /// - **Errors**: backend failures are [`Error::Backend`](crate::Error::Backend) with the driver's
 ///   error as `source`, returned in bounded time (operations have timeouts); stored bytes that do
 ///   not decode are [`Error::Decode`](crate::Error::Decode). Nothing panics on input a user or a
