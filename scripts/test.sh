@@ -1,0 +1,79 @@
+#!/usr/bin/env bash
+# The project's test command: every test of the workspace, the container tests included.
+#
+#   bash scripts/test.sh [extra arguments for cargo nextest run / cargo test]
+#
+# 1. Docker: installs docker.io with apt when missing (needs root), starts dockerd when none
+#    answers (the one it started is stopped at the end).
+# 2. Images: for each of Redis, PostgreSQL, MariaDB and MongoDB, a TC_IMAGE_* value set by the
+#    caller is kept; else the official image is used when present or pullable; else a stand-in
+#    is built from Debian packages by scripts/test-images/build.sh (seconds when up to date).
+# 3. Tests: `cargo nextest run --workspace --all-features --no-fail-fast` (or `cargo test` when
+#    nextest is missing), then the doctests, which nextest does not run.
+# 4. Cleanup: removes the test containers this run leaked (a test process killed before its
+#    containers were dropped), stops the dockerd it started, prints how long each part took.
+#
+# Exits non-zero when anything failed, and never skips the container tests: a machine where
+# Docker cannot be provisioned fails here, with the reason.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+LOG_TAG=test
+# shellcheck source=lib/docker.sh
+source scripts/lib/docker.sh
+
+T_START=$SECONDS
+T_PROVISION=
+T_TESTS=
+# Containers started by the fixtures carry this label (see conformance-tests/src/containers.rs):
+# what this run leaked is found by it, and nothing else is touched.
+export SESSION_RS_TEST_RUN="test-sh-$$-$(date +%s)"
+
+finish() {
+  local rc=$?
+  set +e
+  if [ -n "${DOCKER:-}" ] && docker_ping; then
+    local leaked
+    leaked=$("$DOCKER" ps -aq --filter "label=session-rs.test-run=$SESSION_RS_TEST_RUN")
+    if [ -n "$leaked" ]; then
+      log "removing $(wc -l <<<"$leaked") test container(s) this run leaked"
+      # shellcheck disable=SC2086 # one id a word
+      "$DOCKER" rm -f -v $leaked >/dev/null
+    fi
+  fi
+  docker_stop_started
+  log "timings: provisioning ${T_PROVISION:-?} s (${PROVISION_DETAIL:-not finished}), tests ${T_TESTS:-?} s (${TEST_DETAIL:-not run}), total $((SECONDS - T_START)) s"
+  if [ "$rc" = 0 ]; then log "all tests passed"; else log "FAILED (exit code $rc)"; fi
+  exit "$rc"
+}
+trap finish EXIT
+
+t=$SECONDS
+docker_install
+t_install=$((SECONDS - t))
+t=$SECONDS
+docker_start
+t_daemon=$((SECONDS - t))
+t=$SECONDS
+select_images
+t_images=$((SECONDS - t))
+export TESTCONTAINERS_HOST_OVERRIDE=127.0.0.1
+T_PROVISION=$((SECONDS - T_START))
+PROVISION_DETAIL="install ${t_install} s, dockerd ${t_daemon} s, images ${t_images} s"
+
+t=$SECONDS
+status=0
+if cargo nextest --version >/dev/null 2>&1; then
+  log "cargo nextest run --workspace --all-features --no-fail-fast $*"
+  cargo nextest run --workspace --all-features --no-fail-fast "$@" || status=$?
+  t_unit=$((SECONDS - t))
+  t=$SECONDS
+  log "cargo test --doc --workspace --all-features"
+  cargo test --doc --workspace --all-features || status=$?
+  TEST_DETAIL="nextest ${t_unit} s, doctests $((SECONDS - t)) s"
+else
+  log "cargo-nextest not found; cargo test --workspace --all-features --no-fail-fast $*"
+  cargo test --workspace --all-features --no-fail-fast "$@" || status=$?
+  TEST_DETAIL="cargo test, doctests included"
+fi
+T_TESTS=$((SECONDS - t + ${t_unit:-0}))
+exit "$status"
