@@ -1,1 +1,25 @@
 #![doc = include_str!("../README.md")]
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+mod config;
+mod cookie;
+mod error;
+#[cfg(feature = "axum")]
+mod extract;
+mod service;
+mod session;
+
+pub use config::{Builder, MIN_KEY_LEN};
+pub use cookie::SameSite;
+pub use error::Error;
+pub use service::{ResponseFuture, SessionLayer, SessionService};
+pub use session::Session;
+
+// Handles and layers cross threads and tasks.
+const _: () = {
+    const fn assert_send_sync<T: Send + Sync>() {}
+    assert_send_sync::<Session>();
+    assert_send_sync::<SessionLayer>();
+    assert_send_sync::<Builder>();
+    assert_send_sync::<Error>();
+};

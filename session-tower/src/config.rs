@@ -1,0 +1,390 @@
+//! The layer's configuration and its builder.
+
+use std::sync::Arc;
+
+use http::StatusCode;
+use session_core::{Error, Store};
+use time::{Duration, OffsetDateTime};
+
+use crate::SessionLayer;
+use crate::cookie::{Attributes, KeyRing, SameSite};
+
+/// The shortest signing key accepted: 32 bytes, the size of the HMAC-SHA256 output.
+pub const MIN_KEY_LEN: usize = 32;
+
+/// How many times a save that hit a concurrent save is retried (reload, re-apply, save).
+pub(crate) const MAX_SAVE_ATTEMPTS: u32 = 10;
+
+/// Everything the service needs, validated, shared by every request.
+pub(crate) struct Config {
+    pub(crate) store: Arc<dyn Store>,
+    pub(crate) keys: KeyRing,
+    pub(crate) name: String,
+    pub(crate) resave: bool,
+    pub(crate) save_uninitialized: bool,
+    pub(crate) rolling: bool,
+    pub(crate) max_age: Option<Duration>,
+    pub(crate) idle_timeout: Option<Duration>,
+    pub(crate) absolute_timeout: Option<Duration>,
+    /// A touch that would move the expiry by less than this is skipped.
+    pub(crate) touch_threshold: Duration,
+    pub(crate) error_status: StatusCode,
+    pub(crate) attributes: Attributes,
+}
+
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Config")
+            .field("name", &self.name)
+            .field("keys", &self.keys)
+            .field("resave", &self.resave)
+            .field("save_uninitialized", &self.save_uninitialized)
+            .field("rolling", &self.rolling)
+            .field("max_age", &self.max_age)
+            .field("idle_timeout", &self.idle_timeout)
+            .field("absolute_timeout", &self.absolute_timeout)
+            .field("error_status", &self.error_status)
+            .field("attributes", &self.attributes)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Config {
+    /// When a session created at `created_at` and active `now` expires on the server.
+    pub(crate) fn expiry(&self, created_at: OffsetDateTime, now: OffsetDateTime) -> OffsetDateTime {
+        let idle = self.idle_timeout.map(|d| now.saturating_add(d));
+        let absolute = self.absolute_timeout.map(|d| created_at.saturating_add(d));
+        match (idle, absolute) {
+            (Some(a), Some(b)) => a.min(b),
+            (Some(t), None) | (None, Some(t)) => t,
+            // The builder refuses a configuration without either timeout.
+            (None, None) => now,
+        }
+    }
+
+    /// Whether a session created at `created_at` has outlived the absolute timeout.
+    pub(crate) fn past_absolute(&self, created_at: OffsetDateTime, now: OffsetDateTime) -> bool {
+        self.absolute_timeout
+            .is_some_and(|d| created_at.saturating_add(d) <= now)
+    }
+
+    /// The cookie's `Max-Age` in seconds: the configured one, never past the absolute deadline.
+    pub(crate) fn cookie_max_age(
+        &self,
+        created_at: OffsetDateTime,
+        now: OffsetDateTime,
+    ) -> Option<i64> {
+        let max_age = self.max_age?;
+        let remaining = self
+            .absolute_timeout
+            .map_or(max_age, |d| (created_at.saturating_add(d) - now).min(max_age));
+        Some(remaining.whole_seconds().max(0))
+    }
+}
+
+/// Builds a [`SessionLayer`]; every setting is checked by [`Builder::build`].
+///
+/// Start with [`SessionLayer::builder`]. A signing key is the only required setting; the
+/// defaults are the secure choice for each of the others (see the crate documentation for the
+/// table of options and their express-session equivalents).
+#[must_use = "a builder does nothing until `build` is called"]
+pub struct Builder {
+    store: Arc<dyn Store>,
+    keys: Vec<Vec<u8>>,
+    name: String,
+    resave: bool,
+    save_uninitialized: bool,
+    rolling: bool,
+    secure: bool,
+    http_only: bool,
+    same_site: Option<SameSite>,
+    path: String,
+    domain: Option<String>,
+    max_age: Option<Duration>,
+    idle_timeout: Option<Duration>,
+    absolute_timeout: Option<Duration>,
+    error_status: StatusCode,
+}
+
+impl std::fmt::Debug for Builder {
+    /// Never shows the keys.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Builder")
+            .field("keys", &format_args!("{} keys", self.keys.len()))
+            .field("name", &self.name)
+            .field("resave", &self.resave)
+            .field("save_uninitialized", &self.save_uninitialized)
+            .field("rolling", &self.rolling)
+            .field("secure", &self.secure)
+            .field("http_only", &self.http_only)
+            .field("same_site", &self.same_site)
+            .field("path", &self.path)
+            .field("domain", &self.domain)
+            .field("max_age", &self.max_age)
+            .field("idle_timeout", &self.idle_timeout)
+            .field("absolute_timeout", &self.absolute_timeout)
+            .field("error_status", &self.error_status)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Builder {
+    /// The default cookie name.
+    pub const DEFAULT_NAME: &'static str = "sid";
+    /// The default idle timeout: one day, express-session's default store lifetime.
+    pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::days(1);
+    /// The default absolute timeout: 30 days, however active the session.
+    pub const DEFAULT_ABSOLUTE_TIMEOUT: Duration = Duration::days(30);
+
+    pub(crate) fn new(store: Arc<dyn Store>) -> Self {
+        Self {
+            store,
+            keys: Vec::new(),
+            name: Self::DEFAULT_NAME.to_owned(),
+            resave: false,
+            save_uninitialized: false,
+            rolling: false,
+            secure: true,
+            http_only: true,
+            same_site: Some(SameSite::Lax),
+            path: "/".to_owned(),
+            domain: None,
+            max_age: None,
+            idle_timeout: Some(Self::DEFAULT_IDLE_TIMEOUT),
+            absolute_timeout: Some(Self::DEFAULT_ABSOLUTE_TIMEOUT),
+            error_status: StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// Signs cookies with `key` alone (at least [`MIN_KEY_LEN`] bytes of secret randomness).
+    pub fn with_signing_key(self, key: impl AsRef<[u8]>) -> Self {
+        self.with_signing_keys([key])
+    }
+
+    /// A key ring: the first key signs; every key verifies, in order. To rotate, put the new key
+    /// first and keep the old one after it until every cookie signed with it has been re-signed
+    /// or has expired: a request carrying a cookie signed with an older key is accepted and, if
+    /// its session is used, answered with a cookie signed with the first key.
+    pub fn with_signing_keys<K: AsRef<[u8]>>(mut self, keys: impl IntoIterator<Item = K>) -> Self {
+        self.keys = keys.into_iter().map(|k| k.as_ref().to_vec()).collect();
+        self
+    }
+
+    /// The cookie's name (express-session: `name`, default `connect.sid`; here `sid`).
+    pub fn with_name(mut self, name: impl Into<String>) -> Self {
+        self.name = name.into();
+        self
+    }
+
+    /// Save the session at the end of every request that used it, even when unchanged
+    /// (express-session: `resave`). Default `false`. Unlike express-session, this cannot
+    /// overwrite a concurrent request's changes: saves are versioned.
+    pub fn with_resave(mut self, resave: bool) -> Self {
+        self.resave = resave;
+        self
+    }
+
+    /// Store new sessions even when nothing was put in them, and send their cookie
+    /// (express-session: `saveUninitialized`, default `true` there). Default `false`: no empty
+    /// sessions in the store, and no cookie until there is something to remember.
+    pub fn with_save_uninitialized(mut self, save_uninitialized: bool) -> Self {
+        self.save_uninitialized = save_uninitialized;
+        self
+    }
+
+    /// Send the cookie on every response of a request that used the session, restarting its
+    /// `Max-Age` (express-session: `rolling`). Default `false`.
+    pub fn with_rolling(mut self, rolling: bool) -> Self {
+        self.rolling = rolling;
+        self
+    }
+
+    /// The cookie's `Secure` attribute: sent over HTTPS only. Default `true`. Turn it off only
+    /// for plain-http development on localhost.
+    pub fn with_secure(mut self, secure: bool) -> Self {
+        self.secure = secure;
+        self
+    }
+
+    /// The cookie's `HttpOnly` attribute: out of reach of scripts. Default `true`.
+    pub fn with_http_only(mut self, http_only: bool) -> Self {
+        self.http_only = http_only;
+        self
+    }
+
+    /// The cookie's `SameSite` attribute, or `None` to leave it out. Default `Lax`.
+    pub fn with_same_site(mut self, same_site: Option<SameSite>) -> Self {
+        self.same_site = same_site;
+        self
+    }
+
+    /// The cookie's `Path`. Default `/`.
+    pub fn with_path(mut self, path: impl Into<String>) -> Self {
+        self.path = path.into();
+        self
+    }
+
+    /// The cookie's `Domain`. Default none: the cookie goes back to the exact host only.
+    pub fn with_domain(mut self, domain: impl Into<String>) -> Self {
+        self.domain = Some(domain.into());
+        self
+    }
+
+    /// The cookie's `Max-Age`, or `None` for a cookie the browser forgets when it closes.
+    /// Default `None`. Never more than what is left of the absolute timeout.
+    pub fn with_max_age(mut self, max_age: Option<Duration>) -> Self {
+        self.max_age = max_age;
+        self
+    }
+
+    /// How long a session lives on the server without being used. Default one day. `None`:
+    /// sessions end at the absolute timeout however they are used.
+    pub fn with_idle_timeout(mut self, idle_timeout: Option<Duration>) -> Self {
+        self.idle_timeout = idle_timeout;
+        self
+    }
+
+    /// How long a session lives on the server at most, however active. Default 30 days.
+    pub fn with_absolute_timeout(mut self, absolute_timeout: Option<Duration>) -> Self {
+        self.absolute_timeout = absolute_timeout;
+        self
+    }
+
+    /// The status of the response sent when the store fails. Default `500 Internal Server
+    /// Error`; must be a client or server error status (e.g. `503 Service Unavailable`).
+    pub fn with_error_status(mut self, status: StatusCode) -> Self {
+        self.error_status = status;
+        self
+    }
+
+    /// Checks every setting and builds the layer.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidConfig`] saying which setting is wrong: no signing key, a key shorter
+    /// than [`MIN_KEY_LEN`] bytes, a cookie name, path or domain that cannot appear in a
+    /// cookie, `SameSite=None` without `Secure`, a `__Host-`/`__Secure-` name whose rules the
+    /// other settings break, a zero or negative duration, neither an idle nor an absolute
+    /// timeout, or an error status that is not 4xx or 5xx.
+    pub fn build(self) -> Result<SessionLayer, Error> {
+        if self.keys.is_empty() {
+            return Err(Error::invalid_config(
+                "a signing key is required (with_signing_key)",
+            ));
+        }
+        if let Some((i, key)) = self
+            .keys
+            .iter()
+            .enumerate()
+            .find(|(_, k)| k.len() < MIN_KEY_LEN)
+        {
+            return Err(Error::invalid_config(format!(
+                "signing key {i} is {} bytes long; at least {MIN_KEY_LEN} bytes of secret randomness are required",
+                key.len()
+            )));
+        }
+        validate_name(&self.name)?;
+        validate_attribute("path", &self.path)?;
+        if !self.path.starts_with('/') {
+            return Err(Error::invalid_config(format!(
+                "cookie path {:?} must start with '/'",
+                self.path
+            )));
+        }
+        if let Some(domain) = &self.domain {
+            validate_attribute("domain", domain)?;
+            if domain.is_empty() {
+                return Err(Error::invalid_config("cookie domain is empty"));
+            }
+        }
+        if self.same_site == Some(SameSite::None) && !self.secure {
+            return Err(Error::invalid_config(
+                "SameSite=None requires Secure: browsers reject such a cookie",
+            ));
+        }
+        if self.name.starts_with("__Secure-") && !self.secure {
+            return Err(Error::invalid_config(
+                "a cookie named __Secure-* must be Secure",
+            ));
+        }
+        if self.name.starts_with("__Host-")
+            && (!self.secure || self.path != "/" || self.domain.is_some())
+        {
+            return Err(Error::invalid_config(
+                "a cookie named __Host-* must be Secure, with Path=/ and no Domain",
+            ));
+        }
+        for (what, duration) in [
+            ("max_age", self.max_age),
+            ("idle_timeout", self.idle_timeout),
+            ("absolute_timeout", self.absolute_timeout),
+        ] {
+            if duration.is_some_and(|d| !d.is_positive()) {
+                return Err(Error::invalid_config(format!(
+                    "{what} must be positive, got {duration:?}"
+                )));
+            }
+        }
+        if self.idle_timeout.is_none() && self.absolute_timeout.is_none() {
+            return Err(Error::invalid_config(
+                "sessions need an idle timeout, an absolute timeout or both: without either they never end on the server",
+            ));
+        }
+        if !(self.error_status.is_client_error() || self.error_status.is_server_error()) {
+            return Err(Error::invalid_config(format!(
+                "error status must be 4xx or 5xx, got {}",
+                self.error_status
+            )));
+        }
+        // Sliding the expiry by less than 1 % of the idle timeout (at most a minute) is not
+        // worth a store write on every request.
+        let touch_threshold = self
+            .idle_timeout
+            .map_or(Duration::ZERO, |d| (d / 100_i32).min(Duration::MINUTE));
+        let attributes = Attributes::new(
+            &self.path,
+            self.domain.as_deref(),
+            self.http_only,
+            self.secure,
+            self.same_site,
+        );
+        Ok(SessionLayer::from_config(Config {
+            store: self.store,
+            keys: KeyRing::new(&self.keys),
+            name: self.name,
+            resave: self.resave,
+            save_uninitialized: self.save_uninitialized,
+            rolling: self.rolling,
+            max_age: self.max_age,
+            idle_timeout: self.idle_timeout,
+            absolute_timeout: self.absolute_timeout,
+            touch_threshold,
+            error_status: self.error_status,
+            attributes,
+        }))
+    }
+}
+
+/// A cookie name is an RFC 9110 token.
+fn validate_name(name: &str) -> Result<(), Error> {
+    let token = |b: u8| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b);
+    if name.is_empty() || !name.bytes().all(token) {
+        return Err(Error::invalid_config(format!(
+            "cookie name {name:?} must be a non-empty token (letters, digits and !#$%&'*+-.^_`|~)"
+        )));
+    }
+    Ok(())
+}
+
+/// An attribute value may not end the attribute or the header early.
+fn validate_attribute(what: &str, value: &str) -> Result<(), Error> {
+    if value
+        .bytes()
+        .any(|b| b == b';' || b == b',' || b.is_ascii_control() || !b.is_ascii())
+    {
+        return Err(Error::invalid_config(format!(
+            "cookie {what} {value:?} may not contain ';', ',', control or non-ASCII characters"
+        )));
+    }
+    Ok(())
+}

@@ -1,0 +1,128 @@
+//! The tower `Layer` and `Service`.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use http::header::SET_COOKIE;
+use http::{Request, Response};
+use session_core::Store;
+use tower_layer::Layer;
+use tower_service::Service;
+
+use crate::config::{Builder, Config};
+use crate::cookie::{self, Incoming};
+use crate::error::StoreFailure;
+use crate::Session;
+
+/// Adds a [`Session`] to every request and keeps it in a store; see the crate documentation.
+///
+/// Built with [`SessionLayer::builder`]. Cloning is cheap (the configuration is shared).
+#[derive(Clone, Debug)]
+pub struct SessionLayer {
+    config: Arc<Config>,
+}
+
+impl SessionLayer {
+    /// Starts configuring a layer that keeps sessions in `store`.
+    ///
+    /// `store` may be any [`Store`], including an `Arc<dyn Store>` chosen at run time.
+    pub fn builder(store: impl Store) -> Builder {
+        Builder::new(Arc::new(store))
+    }
+
+    pub(crate) fn from_config(config: Config) -> Self {
+        Self {
+            config: Arc::new(config),
+        }
+    }
+}
+
+impl<S> Layer<S> for SessionLayer {
+    type Service = SessionService<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        SessionService {
+            inner,
+            config: Arc::clone(&self.config),
+        }
+    }
+}
+
+/// The service a [`SessionLayer`] wraps around an inner service.
+#[derive(Clone, Debug)]
+pub struct SessionService<S> {
+    inner: S,
+    config: Arc<Config>,
+}
+
+/// The response future of [`SessionService`].
+pub struct ResponseFuture<B, E> {
+    inner: Pin<Box<dyn Future<Output = Result<Response<B>, E>> + Send>>,
+}
+
+impl<B, E> std::fmt::Debug for ResponseFuture<B, E> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ResponseFuture").finish_non_exhaustive()
+    }
+}
+
+impl<B, E> Future for ResponseFuture<B, E> {
+    type Output = Result<Response<B>, E>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        self.inner.as_mut().poll(cx)
+    }
+}
+
+impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for SessionService<S>
+where
+    S: Service<Request<ReqBody>, Response = Response<ResBody>> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+    ReqBody: Send + 'static,
+    ResBody: Default + Send + 'static,
+{
+    type Response = Response<ResBody>;
+    type Error = S::Error;
+    type Future = ResponseFuture<ResBody, S::Error>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut request: Request<ReqBody>) -> Self::Future {
+        let config = Arc::clone(&self.config);
+        let incoming = match cookie::find(request.headers(), &config.name) {
+            Some(raw) => config.keys.verify(raw),
+            None => Incoming::Absent,
+        };
+        let session = Session::new(Arc::clone(&config), incoming);
+        let shared = session.shared();
+        request.extensions_mut().insert(session);
+        // The clone that was made ready is the one to call.
+        let clone = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, clone);
+        ResponseFuture {
+            inner: Box::pin(async move {
+                let mut response = inner.call(request).await?;
+                match shared.finish().await {
+                    Ok(Some(cookie)) => {
+                        response.headers_mut().append(SET_COOKIE, cookie);
+                    }
+                    Ok(None) => {}
+                    // Logged where it happened; the handler's response would claim a success
+                    // that was not kept.
+                    Err(_) => {
+                        response = Response::new(ResBody::default());
+                        *response.status_mut() = config.error_status;
+                    }
+                }
+                if response.extensions().get::<StoreFailure>().is_some() {
+                    *response.status_mut() = config.error_status;
+                }
+                Ok(response)
+            }),
+        }
+    }
+}
