@@ -1,0 +1,281 @@
+//! Checks shared by the per-database test files; each file uses the ones its database needs.
+#![allow(dead_code)]
+
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+use std::time::Duration as StdDuration;
+
+use session_core::cleanup::{self, CleanupConfig};
+use session_core::{Error, ExpiredDeletion, Id, Record, Result, Store, now};
+use time::Duration;
+
+/// A live record with a little data.
+pub(crate) fn live_record() -> Record {
+    let mut record = Record::new(Id::random(), Duration::hours(1));
+    record
+        .data
+        .insert("user", "ada")
+        .expect("encode a test value");
+    record
+}
+
+/// A record that expired a minute ago.
+pub(crate) fn expired_record() -> Record {
+    let mut record = live_record();
+    record.created_at = now() - Duration::hours(1);
+    record.expires_at = now() - Duration::minutes(1);
+    record
+}
+
+/// The driver error an `Error::Backend` keeps as its source, if it is an sqlx error.
+pub(crate) fn sqlx_source(error: &Error) -> Option<&sqlx::Error> {
+    std::error::Error::source(error)?.downcast_ref::<sqlx::Error>()
+}
+
+/// Whether `error` is a backend error whose source is the store's own operation timeout.
+pub(crate) fn is_timeout(error: &Error) -> bool {
+    matches!(error, Error::Backend { .. })
+        && std::error::Error::source(error)
+            .is_some_and(|s| s.downcast_ref::<session_core::Timeout>().is_some())
+}
+
+/// Polls `condition` every 50 ms until it holds; panics with `what` after 60 s.
+pub(crate) async fn eventually(what: &str, mut condition: impl FnMut() -> bool) {
+    let deadline = tokio::time::Instant::now() + StdDuration::from_secs(60);
+    while !condition() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting until {what}"
+        );
+        tokio::time::sleep(StdDuration::from_millis(50)).await;
+    }
+}
+
+/// Runs `operation`, failing the test if it does not finish in 60 s (a hang, not slowness).
+pub(crate) async fn within_a_minute<T>(what: &str, operation: impl Future<Output = T>) -> T {
+    match tokio::time::timeout(StdDuration::from_secs(60), operation).await {
+        Ok(value) => value,
+        Err(_) => panic!("{what} hung for a minute instead of returning"),
+    }
+}
+
+/// `delete_expired_batch(limit)` deletes at most `limit` expired rows per call and never a
+/// live one.
+pub(crate) async fn expired_rows_are_deleted_in_bounded_batches<S: Store + ExpiredDeletion>(
+    store: &S,
+) {
+    let live = live_record();
+    store.create(&live).await.expect("create a live record");
+    for _ in 0..5 {
+        store
+            .create(&expired_record())
+            .await
+            .expect("create an expired record");
+    }
+    let mut batches = Vec::new();
+    for _ in 0..4 {
+        batches.push(
+            store
+                .delete_expired_batch(2)
+                .await
+                .expect("delete expired records"),
+        );
+    }
+    assert_eq!(batches, [2, 2, 1, 0], "rows deleted per batch of at most 2");
+    assert!(
+        store.load(&live.id).await.expect("load").is_some(),
+        "the live record must survive cleanup"
+    );
+}
+
+/// Wraps a store and records what each `delete_expired_batch` call returned.
+struct Recording<S> {
+    inner: S,
+    outcomes: Mutex<Vec<std::result::Result<u64, String>>>,
+}
+
+impl<S> Recording<S> {
+    fn outcomes(&self) -> Vec<std::result::Result<u64, String>> {
+        self.outcomes.lock().expect("outcomes lock").clone()
+    }
+}
+
+#[async_trait::async_trait]
+impl<S: ExpiredDeletion> ExpiredDeletion for Recording<S> {
+    async fn delete_expired_batch(&self, limit: u32) -> Result<u64> {
+        let outcome = self.inner.delete_expired_batch(limit).await;
+        self.outcomes
+            .lock()
+            .expect("outcomes lock")
+            .push(outcome.as_ref().map(|n| *n).map_err(ToString::to_string));
+        outcome
+    }
+}
+
+/// The cleanup task deletes 10 expired rows in batches of 3 and keeps running through rounds
+/// that fail while `break_table` is in effect, until `restore_table` undoes it.
+pub(crate) async fn cleanup_task_deletes_in_batches_and_survives_a_failing_round<S, B, R>(
+    store: S,
+    break_table: B,
+    restore_table: R,
+) where
+    S: Store + ExpiredDeletion + Clone,
+    B: Future<Output = ()>,
+    R: Future<Output = ()>,
+{
+    let live: Vec<Record> = (0..2).map(|_| live_record()).collect();
+    for record in &live {
+        store.create(record).await.expect("create a live record");
+    }
+    for _ in 0..10 {
+        store
+            .create(&expired_record())
+            .await
+            .expect("create an expired record");
+    }
+
+    break_table.await;
+    let recording = Arc::new(Recording {
+        inner: store.clone(),
+        outcomes: Mutex::new(Vec::new()),
+    });
+    let task = cleanup::spawn(
+        recording.clone(),
+        CleanupConfig::new(StdDuration::from_millis(100))
+            .with_batch_size(3)
+            .with_jitter(0.0),
+    )
+    .expect("valid cleanup config");
+    eventually("a cleanup round fails on the broken table", || {
+        recording.outcomes().iter().any(|o| o.is_err())
+    })
+    .await;
+    restore_table.await;
+    eventually("the cleanup task deletes every expired row", || {
+        let outcomes = recording.outcomes();
+        let last_error = outcomes.iter().rposition(|o| o.is_err()).unwrap_or(0);
+        outcomes[last_error + 1..]
+            .iter()
+            .filter_map(|o| o.as_ref().ok())
+            .sum::<u64>()
+            >= 10
+    })
+    .await;
+    assert!(!task.is_finished(), "the task must survive a failing round");
+    task.stop();
+
+    let outcomes = recording.outcomes();
+    let last_error = outcomes.iter().rposition(|o| o.is_err()).unwrap_or(0);
+    let round: Vec<u64> = outcomes[last_error + 1..]
+        .iter()
+        .take(4)
+        .map(|o| *o.as_ref().expect("no errors after the last one"))
+        .collect();
+    assert_eq!(
+        round,
+        [3, 3, 3, 1],
+        "the first round after the table came back deletes in batches of 3 ({outcomes:?})"
+    );
+    assert_eq!(
+        store.delete_expired().await.expect("delete expired"),
+        0,
+        "nothing expired is left"
+    );
+    for record in &live {
+        assert!(
+            store.load(&record.id).await.expect("load").is_some(),
+            "live records survive cleanup"
+        );
+    }
+}
+
+/// `load` of a row whose data column holds garbage returns `Error::Decode`; `corrupt` overwrites
+/// the data of the given id with bytes that no codec reads.
+pub(crate) async fn corrupt_data_is_a_decode_error<S, F, Fut>(store: &S, corrupt: F)
+where
+    S: Store,
+    F: FnOnce(Id) -> Fut,
+    Fut: Future<Output = ()>,
+{
+    let record = live_record();
+    store.create(&record).await.expect("create");
+    corrupt(record.id.clone()).await;
+    match store.load(&record.id).await {
+        Err(Error::Decode(_)) => {}
+        other => panic!("load of corrupt data returned {other:?}, expected Err(Decode)"),
+    }
+}
+
+/// The bytes `corrupt_data_is_a_decode_error` writes: an unknown format byte, then junk.
+pub(crate) const GARBAGE: &[u8] = b"\xff\x00\x13 not a session";
+
+/// A store that reads through a connection with another time zone setting sees the same
+/// instants and the same expiry decisions as the one that wrote.
+pub(crate) async fn instants_do_not_depend_on_the_time_zone<S: Store>(writer: &S, reader: &S) {
+    let record = live_record();
+    writer.create(&record).await.expect("create");
+    let loaded = reader
+        .load(&record.id)
+        .await
+        .expect("load")
+        .expect("the record is live");
+    assert_eq!(loaded.created_at, record.created_at, "created_at");
+    assert_eq!(loaded.expires_at, record.expires_at, "expires_at");
+
+    // An instant two seconds in the past is past in every time zone.
+    let soon_past = now() - Duration::seconds(2);
+    assert!(
+        reader.touch(&record.id, soon_past).await.expect("touch"),
+        "touch of a live record"
+    );
+    assert!(
+        writer.load(&record.id).await.expect("load").is_none(),
+        "a record touched into the past is expired for every connection"
+    );
+}
+
+/// While the server is stopped, operations fail (in bounded time); once it is back, the same
+/// store works again and the record written before is still there.
+pub(crate) async fn store_recovers_after_the_server_restarts<S, Stop, Start>(
+    store: &S,
+    stop: Stop,
+    start: Start,
+) where
+    S: Store,
+    Stop: Future<Output = ()>,
+    Start: Future<Output = ()>,
+{
+    let before = live_record();
+    store.create(&before).await.expect("create before the stop");
+    stop.await;
+
+    let load = within_a_minute("load on a stopped server", store.load(&before.id)).await;
+    assert!(
+        matches!(load, Err(Error::Backend { .. })),
+        "load on a stopped server returned {load:?}, expected Err(Backend)"
+    );
+    let create = within_a_minute("create on a stopped server", store.create(&live_record())).await;
+    assert!(
+        matches!(create, Err(Error::Backend { .. })),
+        "create on a stopped server returned {create:?}, expected Err(Backend)"
+    );
+    let save = within_a_minute("save on a stopped server", store.save(&before)).await;
+    assert!(
+        matches!(save, Err(Error::Backend { .. })),
+        "save on a stopped server returned {save:?}, expected Err(Backend)"
+    );
+
+    start.await;
+    let loaded = within_a_minute("load after the restart", store.load(&before.id))
+        .await
+        .expect("load after the restart")
+        .expect("the record written before the stop");
+    assert_eq!(loaded.version, before.version);
+    store.save(&loaded).await.expect("save after the restart");
+    let after = live_record();
+    store
+        .create(&after)
+        .await
+        .expect("create after the restart");
+    assert!(store.load(&after.id).await.expect("load").is_some());
+}
