@@ -75,9 +75,9 @@ impl Config {
         now: OffsetDateTime,
     ) -> Option<i64> {
         let max_age = self.max_age?;
-        let remaining = self
-            .absolute_timeout
-            .map_or(max_age, |d| (created_at.saturating_add(d) - now).min(max_age));
+        let remaining = self.absolute_timeout.map_or(max_age, |d| {
+            (created_at.saturating_add(d) - now).min(max_age)
+        });
         Some(remaining.whole_seconds().max(0))
     }
 }

@@ -11,8 +11,8 @@ use base64::engine::general_purpose::STANDARD_NO_PAD;
 use hmac::{Hmac, KeyInit, Mac};
 use http::HeaderValue;
 use http::header::COOKIE;
-use sha2::Sha256;
 use session_core::Id;
+use sha2::Sha256;
 use subtle::ConstantTimeEq;
 
 /// Length of an HMAC-SHA256 tag.
@@ -81,7 +81,10 @@ impl KeyRing {
     /// The cookie value for `id`, signed with the current key, URL-encoded.
     pub(crate) fn sign(&self, id: &Id) -> String {
         let mut tag_b64 = [0u8; TAG_B64_LEN];
-        let tag = self.keys.first().map(|k| Self::tag(k, id.as_str().as_bytes()));
+        let tag = self
+            .keys
+            .first()
+            .map(|k| Self::tag(k, id.as_str().as_bytes()));
         let written = tag
             .and_then(|tag| STANDARD_NO_PAD.encode_slice(tag, &mut tag_b64).ok())
             .unwrap_or(0);
@@ -135,7 +138,10 @@ impl KeyRing {
         else {
             return Incoming::Invalid;
         };
-        match std::str::from_utf8(id).ok().and_then(|s| s.parse::<Id>().ok()) {
+        match std::str::from_utf8(id)
+            .ok()
+            .and_then(|s| s.parse::<Id>().ok())
+        {
             Some(id) => Incoming::Valid {
                 id,
                 stale_key: index != 0,
@@ -325,9 +331,15 @@ mod tests {
             .replace("%3A", ":")
             .replace("%2B", "+")
             .replace("%2F", "/");
-        assert!(matches!(keys.verify(decoded.as_bytes()), Incoming::Valid { .. }));
+        assert!(matches!(
+            keys.verify(decoded.as_bytes()),
+            Incoming::Valid { .. }
+        ));
         let quoted = format!("\"{}\"", keys.sign(&id));
-        assert!(matches!(keys.verify(quoted.as_bytes()), Incoming::Valid { .. }));
+        assert!(matches!(
+            keys.verify(quoted.as_bytes()),
+            Incoming::Valid { .. }
+        ));
     }
 
     #[test]
@@ -365,6 +377,16 @@ mod tests {
     }
 
     #[test]
+    fn tag_matches_express_cookie_signature() {
+        // cookie-signature's own test vector: sign('hello', 'tobiiscool').
+        let key = Hmac::<Sha256>::new_from_slice(b"tobiiscool").expect("any key length");
+        assert_eq!(
+            STANDARD_NO_PAD.encode(KeyRing::tag(&key, b"hello")),
+            "DGDUkGlIkCzPz+C0B064FNgHdEjox7ch8tOBGslZ5QI"
+        );
+    }
+
+    #[test]
     fn a_signed_string_that_is_not_an_id_is_invalid() {
         let keys = ring(&[KEY_A]);
         let tag = KeyRing::tag(&keys.keys[0], b"short");
@@ -376,7 +398,10 @@ mod tests {
     fn find_takes_the_first_cookie_with_the_exact_name() {
         let mut headers = http::HeaderMap::new();
         headers.append(COOKIE, HeaderValue::from_static("sidx=1; a=b"));
-        headers.append(COOKIE, HeaderValue::from_static("x=y;  sid = first ; sid=second"));
+        headers.append(
+            COOKIE,
+            HeaderValue::from_static("x=y;  sid = first ; sid=second"),
+        );
         assert_eq!(find(&headers, "sid"), Some(&b"first"[..]));
         assert_eq!(find(&headers, "si"), None);
         assert_eq!(find(&headers, "sidx"), Some(&b"1"[..]));

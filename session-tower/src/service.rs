@@ -11,10 +11,10 @@ use session_core::Store;
 use tower_layer::Layer;
 use tower_service::Service;
 
+use crate::Session;
 use crate::config::{Builder, Config};
 use crate::cookie::{self, Incoming};
 use crate::error::StoreFailure;
-use crate::Session;
 
 /// Adds a [`Session`] to every request and keeps it in a store; see the crate documentation.
 ///

@@ -452,7 +452,10 @@ impl Shared {
                 Err(e) => return Err(Error::store("save a session", e)),
             }
         }
-        Err(Error::store("save a session", session_core::Error::Conflict))
+        Err(Error::store(
+            "save a session",
+            session_core::Error::Conflict,
+        ))
     }
 
     /// The session vanished (destroyed by a concurrent request, or expired) while this request
