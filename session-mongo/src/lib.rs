@@ -123,6 +123,9 @@ impl MongoStore {
     }
 
     /// Uses the database `name` (same collection name).
+    ///
+    /// The collection handle is rebuilt from the client, so read and write concerns set on a
+    /// collection given to [`Self::from_collection`] are not kept: pick the namespace there.
     #[must_use]
     pub fn with_database(mut self, name: &str) -> Self {
         let collection = self.collection.name().to_owned();
@@ -134,7 +137,7 @@ impl MongoStore {
         self
     }
 
-    /// Uses the collection `name` (same database).
+    /// Uses the collection `name` (same database); see [`Self::with_database`] about concerns.
     #[must_use]
     pub fn with_collection(mut self, name: &str) -> Self {
         let database = self.collection.namespace().db;
@@ -182,11 +185,7 @@ impl MongoStore {
         const OPERATION: &str = "create the TTL index on sessions";
         let model = IndexModel::builder()
             .keys(doc! { field::EXPIRES: 1 })
-            .options(
-                IndexOptions::builder()
-                    .expire_after(Duration::ZERO)
-                    .build(),
-            )
+            .options(IndexOptions::builder().expire_after(Duration::ZERO).build())
             .build();
         let created = self
             .timed(OPERATION, self.collection.create_index(model))
@@ -224,10 +223,7 @@ impl MongoStore {
         match tokio::time::timeout(self.operation_timeout, call).await {
             Ok(Ok(value)) => Ok(value),
             Ok(Err(e)) => Err(Error::backend(operation, e)),
-            Err(_) => Err(Error::backend(
-                operation,
-                Timeout(self.operation_timeout),
-            )),
+            Err(_) => Err(Error::backend(operation, Timeout(self.operation_timeout))),
         }
     }
 
@@ -262,7 +258,12 @@ impl Store for MongoStore {
         };
         let inserted = self
             .timed("create a session", async {
-                match self.collection.update_one(filter, update).upsert(true).await {
+                match self
+                    .collection
+                    .update_one(filter, update)
+                    .upsert(true)
+                    .await
+                {
                     Ok(_) => Ok(true),
                     Err(e) if error_code(&e) == Some(DUPLICATE_KEY) => Ok(false),
                     Err(e) => Err(e),
@@ -339,7 +340,10 @@ impl Store for MongoStore {
         };
         let update = doc! { "$set": { field::EXPIRES: bson_date(expires_at) } };
         let result = self
-            .timed("touch a session", self.collection.update_one(filter, update))
+            .timed(
+                "touch a session",
+                self.collection.update_one(filter, update),
+            )
             .await?;
         Ok(result.matched_count > 0)
     }
@@ -347,8 +351,7 @@ impl Store for MongoStore {
     async fn delete(&self, id: &Id) -> Result<()> {
         self.timed(
             "delete a session",
-            self.collection
-                .delete_one(doc! { field::ID: id.as_str() }),
+            self.collection.delete_one(doc! { field::ID: id.as_str() }),
         )
         .await?;
         Ok(())
@@ -450,7 +453,11 @@ fn decode_record(id: &Id, document: RawDocumentBuf, codec: &dyn Codec) -> Result
             // The blob borrows from the document's buffer: find where, so the codec gets a
             // slice of that buffer rather than a copy.
             let whole = document.as_bytes();
-            let start = binary.bytes.as_ptr().addr().wrapping_sub(whole.as_ptr().addr());
+            let start = binary
+                .bytes
+                .as_ptr()
+                .addr()
+                .wrapping_sub(whole.as_ptr().addr());
             start
                 .checked_add(binary.bytes.len())
                 .filter(|&end| end <= whole.len())
@@ -532,7 +539,10 @@ mod tests {
             .expect("a well-formed document decodes");
         assert_eq!(record.id, id);
         assert_eq!(record.version, 3);
-        assert_eq!(record.data.get::<String>("user").expect("decode"), Some("ada".into()));
+        assert_eq!(
+            record.data.get::<String>("user").expect("decode"),
+            Some("ada".into())
+        );
     }
 
     #[test]
@@ -586,10 +596,16 @@ mod tests {
 
     #[test]
     fn keys_compare_across_number_types() {
-        assert!(same_keys(&doc! { "expires": 1 }, &doc! { "expires": 1_i64 }));
+        assert!(same_keys(
+            &doc! { "expires": 1 },
+            &doc! { "expires": 1_i64 }
+        ));
         assert!(same_keys(&doc! { "expires": 1.0 }, &doc! { "expires": 1 }));
         assert!(!same_keys(&doc! { "expires": -1 }, &doc! { "expires": 1 }));
-        assert!(!same_keys(&doc! { "expires": 1, "x": 1 }, &doc! { "expires": 1 }));
+        assert!(!same_keys(
+            &doc! { "expires": 1, "x": 1 },
+            &doc! { "expires": 1 }
+        ));
         assert!(!same_keys(&doc! { "other": 1 }, &doc! { "expires": 1 }));
     }
 }
