@@ -422,12 +422,23 @@ impl std::error::Error for VersionOutOfRange {}
 
 /// A stored document that does not have the layout this crate writes.
 #[derive(Debug)]
-struct BadDocument(&'static str);
+struct BadDocument {
+    field: &'static str,
+    problem: &'static str,
+}
 
 impl fmt::Display for BadDocument {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "stored session document: {}", self.0)
+        write!(
+            f,
+            "stored session document: `{}` {}",
+            self.field, self.problem
+        )
     }
+}
+
+fn bad(field: &'static str, problem: &'static str) -> Error {
+    Error::decode(BadDocument { field, problem })
 }
 
 impl std::error::Error for BadDocument {}
@@ -436,8 +447,8 @@ fn decode_record(id: &Id, document: RawDocumentBuf, codec: &dyn Codec) -> Result
     let date = |key: &'static str| -> Result<OffsetDateTime> {
         match document.get(key).map_err(Error::decode)? {
             Some(RawBsonRef::DateTime(d)) => instant(d),
-            Some(_) => Err(Error::decode(BadDocument("a date field has another type"))),
-            None => Err(Error::decode(BadDocument("a date field is missing"))),
+            Some(_) => Err(bad(key, "is not a date")),
+            None => Err(bad(key, "is missing")),
         }
     };
     let created_at = date(field::CREATED)?;
@@ -447,7 +458,7 @@ fn decode_record(id: &Id, document: RawDocumentBuf, codec: &dyn Codec) -> Result
         Some(RawBsonRef::Int32(v)) => u64::try_from(v).ok(),
         _ => None,
     }
-    .ok_or_else(|| Error::decode(BadDocument("version is not a non-negative integer")))?;
+    .ok_or_else(|| bad(field::VERSION, "is not a non-negative integer"))?;
     let range = match document.get(field::DATA).map_err(Error::decode)? {
         Some(RawBsonRef::Binary(binary)) => {
             // The blob borrows from the document's buffer: find where, so the codec gets a
@@ -462,10 +473,10 @@ fn decode_record(id: &Id, document: RawDocumentBuf, codec: &dyn Codec) -> Result
                 .checked_add(binary.bytes.len())
                 .filter(|&end| end <= whole.len())
                 .map(|end| start..end)
-                .ok_or_else(|| Error::decode(BadDocument("data lies outside the document")))?
+                .ok_or_else(|| bad(field::DATA, "lies outside the document"))?
         }
-        Some(_) => return Err(Error::decode(BadDocument("data is not BSON binary"))),
-        None => return Err(Error::decode(BadDocument("data is missing"))),
+        Some(_) => return Err(bad(field::DATA, "is not BSON binary")),
+        None => return Err(bad(field::DATA, "is missing")),
     };
     let data = codec.decode(Bytes::from(document.into_bytes()).slice(range))?;
     Ok(Record::from_parts(
