@@ -12,13 +12,16 @@ mod rules;
 
 pub use rules::*;
 
+/// The function that checks one rule against a store; it panics if the store breaks the rule.
+pub type Check = fn(Arc<dyn Store>) -> Pin<Box<dyn Future<Output = ()> + Send>>;
+
 /// A rule of the contract, as a value: its name and the function that checks it.
 #[derive(Clone, Copy)]
 pub struct Rule {
     /// The rule's name, which is also the name of its `pub async fn` and of its test.
     pub name: &'static str,
     /// Runs the rule against a store; panics with a message if the store breaks it.
-    pub check: fn(Arc<dyn Store>) -> Pin<Box<dyn Future<Output = ()> + Send>>,
+    pub check: Check,
 }
 
 impl std::fmt::Debug for Rule {
