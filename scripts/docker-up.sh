@@ -10,7 +10,7 @@
 # scripts/test.sh does the same and then runs all tests, cleaning up after itself.
 set -euo pipefail
 LOG_TAG=docker-up
-# shellcheck source=lib/docker.sh
+# shellcheck source=scripts/lib/docker.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib/docker.sh"
 
 docker_install

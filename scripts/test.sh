@@ -17,8 +17,8 @@
 # Docker cannot be provisioned fails here, with the reason.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
-LOG_TAG=test
-# shellcheck source=lib/docker.sh
+LOG_TAG='test'
+# shellcheck source=scripts/lib/docker.sh
 source scripts/lib/docker.sh
 
 T_START=$SECONDS
@@ -26,7 +26,8 @@ T_PROVISION=
 T_TESTS=
 # Containers started by the fixtures carry this label (see conformance-tests/src/containers.rs):
 # what this run leaked is found by it, and nothing else is touched.
-export SESSION_RS_TEST_RUN="test-sh-$$-$(date +%s)"
+SESSION_RS_TEST_RUN="test-sh-$$-$(date +%s)"
+export SESSION_RS_TEST_RUN
 
 finish() {
   local rc=$?

@@ -75,8 +75,7 @@ docker_start() {
     setsid dockerd --ip=127.0.0.1 >>"$DOCKERD_LOG" 2>&1 </dev/null &
     STARTED_DOCKERD=$!
   fi
-  local i
-  for i in $(seq 1 120); do
+  for _ in $(seq 1 120); do
     docker_ping && break
     if [ -n "$STARTED_DOCKERD" ] && ! kill -0 "$STARTED_DOCKERD" 2>/dev/null; then
       tail -n 30 "$DOCKERD_LOG" >&2 || true
@@ -85,6 +84,8 @@ docker_start() {
     sleep 0.5
   done
   docker_ping || { tail -n 30 "$DOCKERD_LOG" >&2 || true; die "dockerd did not answer within 60 s (see $DOCKERD_LOG)"; }
+  # The daemon's own record of its pid, should setsid have forked.
+  if [ -n "$STARTED_DOCKERD" ] && [ -s "$pid_file" ]; then STARTED_DOCKERD=$(cat "$pid_file"); fi
   log "dockerd $("$DOCKER" version -f '{{.Server.Version}}') is up"
 }
 
@@ -92,8 +93,7 @@ docker_stop_started() {
   [ -n "$STARTED_DOCKERD" ] || return 0
   log "stopping the dockerd this run started (pid $STARTED_DOCKERD)"
   kill -TERM "$STARTED_DOCKERD" 2>/dev/null || true
-  local i
-  for i in $(seq 1 60); do kill -0 "$STARTED_DOCKERD" 2>/dev/null || return 0; sleep 0.5; done
+  for _ in $(seq 1 60); do kill -0 "$STARTED_DOCKERD" 2>/dev/null || return 0; sleep 0.5; done
   log "dockerd $STARTED_DOCKERD still running after 30 s; leaving it"
 }
 

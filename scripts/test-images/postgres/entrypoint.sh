@@ -5,7 +5,7 @@
 # Readiness: the server logs "database system is ready to accept connections" to stderr once
 # it listens on TCP. Initialisation uses no temporary server, so the line appears once per start.
 set -euo pipefail
-bindir=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1)
+bindir=$(printf "%s\n" /usr/lib/postgresql/*/bin | sort -V | tail -n 1)
 export PATH=$bindir:$PATH
 case "${1:-}" in
   '' | -*) set -- postgres "$@" ;;
