@@ -5,8 +5,10 @@
 
 mod args;
 mod harness;
+mod http;
 mod payload;
 mod report;
+mod servers;
 mod stores;
 mod subjects;
 
@@ -55,8 +57,12 @@ async fn run(args: &Args) -> harness::Res {
         "# session-bench results\n\n{}\n",
         machine_description()
     ));
+    let mut servers = servers::Servers::default();
     if args.stores {
-        stores::run(args, &mut report).await?;
+        stores::run(args, &mut servers, &mut report).await?;
+    }
+    if args.http {
+        http::run(args, &mut servers, &mut report).await?;
     }
     let markdown = report.finish();
     if let Some(path) = &args.out {

@@ -1,8 +1,13 @@
 //! The contenders: our stores, the raw drivers (the floor), tower-sessions' stores.
 
 pub(crate) mod memory;
+pub(crate) mod mongo;
 pub(crate) mod ours;
+pub(crate) mod redis;
+pub(crate) mod sql;
 pub(crate) mod ts;
+#[cfg(feature = "tower-sessions-stores")]
+pub(crate) mod ts_net;
 
 use std::future::Future;
 
