@@ -1,0 +1,41 @@
+//! No lost updates against a real Redis server in a container (RedisStore's versioned save is
+//! a server-side script, so this exercises the conflict path across a network round trip).
+
+mod common;
+
+use std::sync::Arc;
+
+use session_core::Store;
+use session_redis::RedisStore;
+
+async fn redis() -> (Arc<dyn Store>, session_conformance::containers::Container) {
+    let container = session_conformance::containers::redis().await;
+    let store = RedisStore::new(container.url())
+        .await
+        .unwrap_or_else(|e| panic!("cannot connect to Redis at {}: {e:?}", container.url()));
+    (Arc::new(store), container)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_concurrent_different_keys_both_survive() {
+    let (store, _container) = redis().await;
+    common::concurrent::different_keys_both_survive(store).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_concurrent_same_key_last_save_wins() {
+    let (store, _container) = redis().await;
+    common::concurrent::same_key_last_save_wins(store).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_concurrent_change_to_destroyed_session_starts_new_one() {
+    let (store, _container) = redis().await;
+    common::concurrent::change_to_vanished_session_starts_new_one(store).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_concurrent_writers_lose_nothing() {
+    let (store, _container) = redis().await;
+    common::concurrent::many_concurrent_writers_lose_nothing(store).await;
+}
