@@ -1,88 +1,16 @@
 //! The tutorial's routes over HTTP (tower's `oneshot`), on the memory and SQLite stores.
 
-use std::net::SocketAddr;
+mod common;
+
 use std::sync::Arc;
 
-use axum::Router;
 use axum::body::Body;
-use axum::http::{Method, Request, Response, StatusCode, header};
+use axum::http::{Request, StatusCode, header};
+use common::*;
 use express_tutorial::{
     DEMO_PASSWORD, DEMO_USERNAME, load_or_create_key, open_store, router, session_layer,
 };
-use http_body_util::BodyExt as _;
-use session_core::Store;
 use tower::ServiceExt as _;
-
-const KEY: &[u8] = b"a test signing key that is long enough";
-
-fn loopback() -> SocketAddr {
-    "127.0.0.1:3000".parse().expect("address")
-}
-
-fn app(store: Arc<dyn Store>) -> Router {
-    router(session_layer(store, KEY, loopback()).expect("valid layer"))
-}
-
-async fn memory_app() -> Router {
-    app(open_store("memory").await.expect("memory store").store)
-}
-
-/// A client with a one-cookie jar.
-struct Browser {
-    app: Router,
-    cookie: Option<String>,
-}
-
-impl Browser {
-    fn new(app: Router) -> Self {
-        Self { app, cookie: None }
-    }
-
-    async fn request(&mut self, method: Method, path: &str, body: &str) -> (StatusCode, String) {
-        let mut request = Request::builder().method(method).uri(path);
-        if let Some(cookie) = &self.cookie {
-            request = request.header(header::COOKIE, cookie);
-        }
-        if !body.is_empty() {
-            request = request.header(header::CONTENT_TYPE, "application/json");
-        }
-        let request = request.body(Body::from(body.to_owned())).expect("request");
-        let response = self.app.clone().oneshot(request).await.expect("infallible");
-        self.keep_cookie(&response);
-        let status = response.status();
-        let bytes = response
-            .into_body()
-            .collect()
-            .await
-            .expect("body")
-            .to_bytes();
-        (status, String::from_utf8(bytes.to_vec()).expect("utf-8"))
-    }
-
-    fn keep_cookie(&mut self, response: &Response<Body>) {
-        if let Some(set) = response.headers().get(header::SET_COOKIE) {
-            let set = set.to_str().expect("ascii");
-            let pair = set.split(';').next().unwrap_or_default().to_owned();
-            if set.contains("Max-Age=0") {
-                self.cookie = None;
-            } else {
-                self.cookie = Some(pair);
-            }
-        }
-    }
-
-    async fn get(&mut self, path: &str) -> (StatusCode, String) {
-        self.request(Method::GET, path, "").await
-    }
-
-    async fn login(&mut self, body: &str) -> (StatusCode, String) {
-        self.request(Method::POST, "/login", body).await
-    }
-}
-
-fn credentials(username: &str, password: &str) -> String {
-    serde_json::json!({ "username": username, "password": password }).to_string()
-}
 
 #[tokio::test]
 async fn set_get_clear_as_in_the_express_tutorial() {
