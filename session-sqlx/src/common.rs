@@ -117,6 +117,18 @@ impl Settings {
             Err(_) => Err(Error::backend(what, Timeout(self.timeout))),
         }
     }
+
+    /// Runs one sqlx `statement` within the timeout, its error kept as the source.
+    pub(crate) async fn run<T>(
+        &self,
+        what: &'static str,
+        statement: impl Future<Output = Result<T, sqlx::Error>>,
+    ) -> Result<T> {
+        self.timed(what, async {
+            statement.await.map_err(|e| Error::backend(what, e))
+        })
+        .await
+    }
 }
 
 /// Unix milliseconds of `t`, rounded down: the stored form of every instant.

@@ -245,12 +245,7 @@ impl Store for MySqlStore {
         .bind(now_millis()?);
         let row = self
             .settings
-            .timed(WHAT, async {
-                statement
-                    .fetch_optional(&self.pool)
-                    .await
-                    .map_err(|e| Error::backend(WHAT, e))
-            })
+            .run(WHAT, statement.fetch_optional(&self.pool))
             .await?;
         let Some((data, created_at, expires_at, version)) = row else {
             return Ok(None);
@@ -280,12 +275,7 @@ impl Store for MySqlStore {
             .bind(now_millis()?);
         let done = self
             .settings
-            .timed(WHAT, async {
-                statement
-                    .execute(&self.pool)
-                    .await
-                    .map_err(|e| Error::backend(WHAT, e))
-            })
+            .run(WHAT, statement.execute(&self.pool))
             .await?;
         Ok(done.rows_affected() > 0)
     }
@@ -294,12 +284,7 @@ impl Store for MySqlStore {
         const WHAT: &str = "delete a session";
         let statement = query(&self.sql.delete).bind(id.as_str());
         self.settings
-            .timed(WHAT, async {
-                statement
-                    .execute(&self.pool)
-                    .await
-                    .map_err(|e| Error::backend(WHAT, e))
-            })
+            .run(WHAT, statement.execute(&self.pool))
             .await?;
         Ok(())
     }
@@ -314,12 +299,7 @@ impl ExpiredDeletion for MySqlStore {
             .bind(limit);
         let done = self
             .settings
-            .timed(WHAT, async {
-                statement
-                    .execute(&self.pool)
-                    .await
-                    .map_err(|e| Error::backend(WHAT, e))
-            })
+            .run(WHAT, statement.execute(&self.pool))
             .await?;
         Ok(done.rows_affected())
     }

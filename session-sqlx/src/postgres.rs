@@ -198,12 +198,7 @@ impl Store for PostgresStore {
             .bind(now_millis()?);
         let done = self
             .settings
-            .timed(WHAT, async {
-                statement
-                    .execute(&self.pool)
-                    .await
-                    .map_err(|e| Error::backend(WHAT, e))
-            })
+            .run(WHAT, statement.execute(&self.pool))
             .await?;
         if done.rows_affected() == 0 {
             return Err(Error::AlreadyExists);
@@ -220,12 +215,7 @@ impl Store for PostgresStore {
         .bind(now_millis()?);
         let row = self
             .settings
-            .timed(WHAT, async {
-                statement
-                    .fetch_optional(&self.pool)
-                    .await
-                    .map_err(|e| Error::backend(WHAT, e))
-            })
+            .run(WHAT, statement.fetch_optional(&self.pool))
             .await?;
         let Some((data, created_at, expires_at, version)) = row else {
             return Ok(None);
@@ -250,12 +240,7 @@ impl Store for PostgresStore {
             .bind(now_millis()?);
         let outcome = self
             .settings
-            .timed(WHAT, async {
-                statement
-                    .fetch_one(&self.pool)
-                    .await
-                    .map_err(|e| Error::backend(WHAT, e))
-            })
+            .run(WHAT, statement.fetch_one(&self.pool))
             .await?;
         match outcome {
             SAVED => Ok(()),
@@ -272,12 +257,7 @@ impl Store for PostgresStore {
             .bind(now_millis()?);
         let done = self
             .settings
-            .timed(WHAT, async {
-                statement
-                    .execute(&self.pool)
-                    .await
-                    .map_err(|e| Error::backend(WHAT, e))
-            })
+            .run(WHAT, statement.execute(&self.pool))
             .await?;
         Ok(done.rows_affected() > 0)
     }
@@ -286,12 +266,7 @@ impl Store for PostgresStore {
         const WHAT: &str = "delete a session";
         let statement = query(&self.sql.delete).bind(id.as_str());
         self.settings
-            .timed(WHAT, async {
-                statement
-                    .execute(&self.pool)
-                    .await
-                    .map_err(|e| Error::backend(WHAT, e))
-            })
+            .run(WHAT, statement.execute(&self.pool))
             .await?;
         Ok(())
     }
@@ -306,12 +281,7 @@ impl ExpiredDeletion for PostgresStore {
             .bind(i64::from(limit));
         let done = self
             .settings
-            .timed(WHAT, async {
-                statement
-                    .execute(&self.pool)
-                    .await
-                    .map_err(|e| Error::backend(WHAT, e))
-            })
+            .run(WHAT, statement.execute(&self.pool))
             .await?;
         Ok(done.rows_affected())
     }

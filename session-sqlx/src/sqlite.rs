@@ -262,12 +262,7 @@ impl Store for SqliteStore {
             .bind(now_millis()?);
         let done = self
             .settings
-            .timed(WHAT, async {
-                statement
-                    .execute(&self.pool)
-                    .await
-                    .map_err(|e| Error::backend(WHAT, e))
-            })
+            .run(WHAT, statement.execute(&self.pool))
             .await?;
         if done.rows_affected() == 0 {
             return Err(Error::AlreadyExists);
@@ -284,12 +279,7 @@ impl Store for SqliteStore {
         .bind(now_millis()?);
         let row = self
             .settings
-            .timed(WHAT, async {
-                statement
-                    .fetch_optional(&self.pool)
-                    .await
-                    .map_err(|e| Error::backend(WHAT, e))
-            })
+            .run(WHAT, statement.fetch_optional(&self.pool))
             .await?;
         let Some((data, created_at, expires_at, version)) = row else {
             return Ok(None);
@@ -317,12 +307,7 @@ impl Store for SqliteStore {
             .bind(now_millis()?);
         let done = self
             .settings
-            .timed(WHAT, async {
-                statement
-                    .execute(&self.pool)
-                    .await
-                    .map_err(|e| Error::backend(WHAT, e))
-            })
+            .run(WHAT, statement.execute(&self.pool))
             .await?;
         Ok(done.rows_affected() > 0)
     }
@@ -331,12 +316,7 @@ impl Store for SqliteStore {
         const WHAT: &str = "delete a session";
         let statement = query(&self.sql.delete).bind(id.as_str());
         self.settings
-            .timed(WHAT, async {
-                statement
-                    .execute(&self.pool)
-                    .await
-                    .map_err(|e| Error::backend(WHAT, e))
-            })
+            .run(WHAT, statement.execute(&self.pool))
             .await?;
         Ok(())
     }
@@ -351,12 +331,7 @@ impl ExpiredDeletion for SqliteStore {
             .bind(i64::from(limit));
         let done = self
             .settings
-            .timed(WHAT, async {
-                statement
-                    .execute(&self.pool)
-                    .await
-                    .map_err(|e| Error::backend(WHAT, e))
-            })
+            .run(WHAT, statement.execute(&self.pool))
             .await?;
         Ok(done.rows_affected())
     }

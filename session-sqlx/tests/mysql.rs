@@ -225,3 +225,15 @@ async fn invalid_urls_are_configuration_errors() {
         other => panic!("expected InvalidConfig, got {other:?}"),
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn touch_to_the_stored_instant_reports_the_record() {
+    let (store, _server) = setup().await;
+    common::touch_to_the_stored_instant_reports_the_record(&store).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn create_over_an_identical_expired_row_succeeds() {
+    let (store, _server) = setup().await;
+    common::create_over_an_identical_expired_row_succeeds(&store).await;
+}

@@ -256,3 +256,17 @@ async fn operations_are_bounded_by_the_store_timeout() {
     );
     drop(held);
 }
+
+#[tokio::test]
+async fn touch_to_the_stored_instant_reports_the_record() {
+    let dir = temp_dir();
+    let store = file_store(&dir).await;
+    common::touch_to_the_stored_instant_reports_the_record(&store).await;
+}
+
+#[tokio::test]
+async fn create_over_an_identical_expired_row_succeeds() {
+    let dir = temp_dir();
+    let store = file_store(&dir).await;
+    common::create_over_an_identical_expired_row_succeeds(&store).await;
+}

@@ -279,3 +279,41 @@ pub(crate) async fn store_recovers_after_the_server_restarts<S, Stop, Start>(
         .expect("create after the restart");
     assert!(store.load(&after.id).await.expect("load").is_some());
 }
+
+/// Touching a record to the instant it already expires at still reports it (MySQL counts
+/// matched rows, not changed ones, under sqlx).
+pub(crate) async fn touch_to_the_stored_instant_reports_the_record<S: Store>(store: &S) {
+    let record = live_record();
+    store.create(&record).await.expect("create");
+    assert!(
+        store
+            .touch(&record.id, record.expires_at)
+            .await
+            .expect("touch"),
+        "touch to the stored expiry of a live record must return true"
+    );
+}
+
+/// `create` of a record identical to an expired stored one succeeds: replacing it changes no
+/// value, which must not be mistaken for a live row.
+pub(crate) async fn create_over_an_identical_expired_row_succeeds<S: Store>(store: &S) {
+    let record = expired_record();
+    store
+        .create(&record)
+        .await
+        .expect("create an expired record");
+    store
+        .create(&record)
+        .await
+        .expect("create the same expired record again");
+    let mut live = record.clone();
+    live.expires_at = now() + Duration::hours(1);
+    store
+        .create(&live)
+        .await
+        .expect("create a live record over the expired one");
+    match store.create(&live).await {
+        Err(Error::AlreadyExists) => {}
+        other => panic!("create over the live record returned {other:?}, expected AlreadyExists"),
+    }
+}
