@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use crate::harness::{Res, Timing};
+use crate::harness::{Res, Role, Timing, Workload};
 
 pub(crate) const USAGE: &str = "\
 session-bench: session-rs stores and middleware against their floor and tower-sessions.
@@ -36,6 +36,9 @@ OPTIONS:
     --rounds N              interleaved rounds (default 5)
     --round-ms MS           length of one contender's run in a round (default 1000)
     --warmup-ms MS          warm-up run per contender before the rounds (default 500)
+    --workloads LIST        store workloads to run: rw, ro, touch (default: all three)
+    --contenders LIST       roles to run: ours, floor, peer (default: all; `ours` alone is the
+                            way to profile a store with perf)
     --scale-max N           largest session count of the scaling run (default 1000000)
     --out FILE              also write the markdown report to FILE
     -h, --help              this text
@@ -106,6 +109,8 @@ pub(crate) struct Args {
     pub(crate) timing: Timing,
     pub(crate) scale_max: usize,
     pub(crate) out: Option<String>,
+    pub(crate) workloads: Vec<Workload>,
+    pub(crate) roles: Vec<Role>,
 }
 
 impl Args {
@@ -141,6 +146,8 @@ impl Args {
             },
             scale_max: 0,
             out: None,
+            workloads: vec![Workload::Rw, Workload::Ro, Workload::Touch],
+            roles: vec![Role::Ours, Role::Floor, Role::Peer],
         };
         let (mut sessions, mut tasks, mut rounds, mut round_ms, mut warmup_ms, mut scale_max) =
             (None, None, None, None, None, None);
@@ -172,6 +179,8 @@ impl Args {
                 "--warmup-ms" => warmup_ms = Some(number(&value("--warmup-ms")?)?),
                 "--scale-max" => scale_max = Some(number(&value("--scale-max")?)?),
                 "--out" => a.out = Some(value("--out")?),
+                "--workloads" => a.workloads = list(&value("--workloads")?, workload)?,
+                "--contenders" => a.roles = list(&value("--contenders")?, role)?,
                 other => return Err(format!("unknown argument {other:?} (see --help)").into()),
             }
         }
@@ -200,6 +209,24 @@ impl Args {
             return Err("--rounds and every --tasks value must be at least 1".into());
         }
         Ok(Some(a))
+    }
+}
+
+fn workload(s: &str) -> Res<Workload> {
+    match s {
+        "rw" => Ok(Workload::Rw),
+        "ro" => Ok(Workload::Ro),
+        "touch" => Ok(Workload::Touch),
+        _ => Err(format!("unknown workload {s:?} (rw, ro, touch)").into()),
+    }
+}
+
+fn role(s: &str) -> Res<Role> {
+    match s {
+        "ours" => Ok(Role::Ours),
+        "floor" => Ok(Role::Floor),
+        "peer" | "tower-sessions" => Ok(Role::Peer),
+        _ => Err(format!("unknown contender {s:?} (ours, floor, peer)").into()),
     }
 }
 

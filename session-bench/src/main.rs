@@ -8,6 +8,7 @@ mod harness;
 mod http;
 mod payload;
 mod report;
+mod scaling;
 mod servers;
 mod stores;
 mod subjects;
@@ -18,7 +19,11 @@ use args::Args;
 use report::Report;
 
 fn main() -> ExitCode {
-    let args = match Args::parse(std::env::args().skip(1)) {
+    let argv: Vec<String> = std::env::args().skip(1).collect();
+    if argv.first().map(String::as_str) == Some(scaling::RSS_PROBE) {
+        return probe(&argv[1..]);
+    }
+    let args = match Args::parse(argv.into_iter()) {
         Ok(Some(args)) => args,
         Ok(None) => {
             println!("{}", args::USAGE);
@@ -51,6 +56,30 @@ fn main() -> ExitCode {
     }
 }
 
+/// The child process of the resident-memory measurement.
+fn probe(argv: &[String]) -> ExitCode {
+    let parsed = (
+        argv.first().and_then(|s| s.parse().ok()),
+        argv.get(1).and_then(|s| s.parse().ok()),
+    );
+    let (Some(n), Some(size)) = parsed else {
+        eprintln!("usage: session-bench {} SESSIONS SIZE", scaling::RSS_PROBE);
+        return ExitCode::from(2);
+    };
+    let result = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(harness::BoxError::from)
+        .and_then(|rt| rt.block_on(scaling::probe(n, size)));
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("{e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
 async fn run(args: &Args) -> harness::Res {
     let mut report = Report::default();
     report.text(&format!(
@@ -60,6 +89,9 @@ async fn run(args: &Args) -> harness::Res {
     let mut servers = servers::Servers::default();
     if args.stores {
         stores::run(args, &mut servers, &mut report).await?;
+    }
+    if args.scaling {
+        scaling::run(args, &mut servers, &mut report).await?;
     }
     if args.http {
         http::run(args, &mut servers, &mut report).await?;

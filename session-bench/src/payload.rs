@@ -1,6 +1,7 @@
 //! The session every contender stores: a few string keys, nested objects, an integer.
 
 use std::collections::HashMap;
+use std::sync::Mutex;
 
 use serde_json::{Map, Value as Json, json};
 use session_core::{Codec, Data, MessagePack};
@@ -8,30 +9,46 @@ use session_core::{Codec, Data, MessagePack};
 /// Key the read-write cycle changes (an integer).
 pub(crate) const COUNTER: &str = "counter";
 
-/// The JSON object of session `i`, grown with cart items until its MessagePack encoding is at
-/// least `target` bytes. Strings depend on `i`, so no two sessions share their bytes.
+/// The JSON object of session `i`, with enough cart items for its MessagePack encoding to reach
+/// `target` bytes. Strings depend on `i`, so no two sessions share their bytes.
 pub(crate) fn object(i: usize, target: usize) -> Map<String, Json> {
-    let mut items = Vec::new();
-    loop {
-        let obj = build(i, &items);
-        if encoded_len(&obj) >= target {
-            return obj;
-        }
-        let k = items.len();
-        // Grow faster for the large payloads so building them stays cheap.
-        let step = (target / 2048).max(1);
-        for j in 0..step {
-            items.push(json!({
-                "sku": format!("SKU-{:05}-{}", (i * 31 + k + j) % 100_000, k + j),
-                "name": "Assam tea, loose leaf, 250 g",
-                "qty": (k + j) % 5 + 1,
-                "price_cents": 1299 + (k + j) as u64,
-            }));
-        }
-    }
+    build(i, items_for(target))
 }
 
-fn build(i: usize, items: &[Json]) -> Map<String, Json> {
+/// How many cart items make session 0 reach `target` bytes (computed once per size).
+fn items_for(target: usize) -> usize {
+    static KNOWN: Mutex<Vec<(usize, usize)>> = Mutex::new(Vec::new());
+    let mut known = KNOWN.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    if let Some(&(_, n)) = known.iter().find(|(t, _)| *t == target) {
+        return n;
+    }
+    // Grow in big steps, then settle by halving the step.
+    let (mut n, mut step) = (0, 64);
+    while step > 0 {
+        while encoded_len(&build(0, n)) < target {
+            n += step;
+        }
+        n = n.saturating_sub(step);
+        step /= 2;
+    }
+    while encoded_len(&build(0, n)) < target {
+        n += 1;
+    }
+    known.push((target, n));
+    n
+}
+
+fn item(i: usize, k: usize) -> Json {
+    json!({
+        "sku": format!("SKU-{:05}-{k}", (i * 31 + k) % 100_000),
+        "name": "Assam tea, loose leaf, 250 g",
+        "qty": k % 5 + 1,
+        "price_cents": 1299 + k as u64,
+    })
+}
+
+fn build(i: usize, items: usize) -> Map<String, Json> {
+    let items: Vec<Json> = (0..items).map(|k| item(i, k)).collect();
     let json = json!({
         "user_id": 100_000 + i as u64,
         "user": format!("user-{i:07}@example.com"),

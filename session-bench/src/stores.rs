@@ -8,7 +8,7 @@ use session_redis::RedisStore;
 use session_sqlx::{MySqlStore, PostgresStore, SqliteStore};
 
 use crate::args::{Args, Backend};
-use crate::harness::{Res, Subject, Workload, compare};
+use crate::harness::{Res, Subject, compare};
 use crate::report::Report;
 use crate::servers::Servers;
 use crate::subjects::memory::MokaFloor;
@@ -41,11 +41,12 @@ pub(crate) async fn run(args: &Args, servers: &mut Servers, report: &mut Report)
     ));
     for backend in args.backends.clone() {
         eprintln!("[stores] {}: preparing", backend.name());
-        let (subjects, note) = contenders(backend, args, servers).await.map_err(|e| {
+        let (mut subjects, note) = contenders(backend, args, servers).await.map_err(|e| {
             format!("{}: {e}", backend.name())
         })?;
+        subjects.retain(|s| args.roles.contains(&s.role()));
         let mut comparisons = Vec::new();
-        for workload in [Workload::Rw, Workload::Ro, Workload::Touch] {
+        for workload in args.workloads.clone() {
             for &tasks in &args.tasks {
                 eprintln!("[stores] {}: {} at {tasks} tasks", backend.name(), workload.name());
                 let c = compare(&subjects, workload, tasks, args.timing)

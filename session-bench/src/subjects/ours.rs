@@ -43,14 +43,6 @@ impl Ours {
             ids,
         })
     }
-
-    pub(crate) fn store(&self) -> &Arc<dyn Store> {
-        &self.store
-    }
-
-    pub(crate) fn ids(&self) -> &[Id] {
-        &self.ids
-    }
 }
 
 #[async_trait]
