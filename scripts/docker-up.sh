@@ -13,6 +13,7 @@ LOG_TAG=docker-up
 # shellcheck source=scripts/lib/docker.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib/docker.sh"
 
+# shellcheck disable=SC2119 # no extra packages here
 docker_install
 docker_start
 [ -z "$STARTED_DOCKERD" ] || log "dockerd started (pid $STARTED_DOCKERD); it keeps running"

@@ -3,7 +3,8 @@
 #
 #   bash scripts/test.sh [extra arguments for cargo nextest run / cargo test]
 #
-# 1. Docker: installs docker.io with apt when missing (needs root), starts dockerd when none
+# 1. Packages and Docker: installs docker.io (and chromium with chromium-driver, for the
+#    example's browser test) with apt when missing (needs root), starts dockerd when none
 #    answers (the one it started is stopped at the end).
 # 2. Images: for each of Redis, PostgreSQL, MariaDB and MongoDB, a TC_IMAGE_* value set by the
 #    caller is kept; else the official image is used when present or pullable; else a stand-in
@@ -49,7 +50,8 @@ finish() {
 trap finish EXIT
 
 t=$SECONDS
-docker_install
+mapfile -t browser < <(browser_packages)
+docker_install "${browser[@]}"
 t_install=$((SECONDS - t))
 t=$SECONDS
 docker_start

@@ -14,9 +14,16 @@ use sqlx::Row;
 /// Long enough for a healthy server on a busy machine, short enough to tell a frozen one.
 const FROZEN: Duration = Duration::from_secs(2);
 
+/// redis-rs gives up after 1 s (connect) and 500 ms (reply) by default: too little on a
+/// loaded two-core CI machine running many containers.
+const PATIENCE: Duration = Duration::from_secs(10);
+
 async fn redis_connection(url: &str) -> redis::RedisResult<redis::aio::MultiplexedConnection> {
+    let config = redis::AsyncConnectionConfig::new()
+        .set_connection_timeout(Some(PATIENCE))
+        .set_response_timeout(Some(PATIENCE));
     redis::Client::open(url)?
-        .get_multiplexed_async_connection()
+        .get_multiplexed_async_connection_with_config(&config)
         .await
 }
 
@@ -76,7 +83,11 @@ async fn redis_cluster_spreads_keys_over_its_masters() {
     let cluster = containers::redis_cluster().await;
     let urls = cluster.urls();
     assert_eq!(urls.len(), 3, "{urls:?}");
-    let client = redis::cluster::ClusterClient::new(urls.clone()).expect("cluster client");
+    let client = redis::cluster::ClusterClient::builder(urls.clone())
+        .connection_timeout(PATIENCE)
+        .response_timeout(PATIENCE)
+        .build()
+        .expect("cluster client");
     let mut con = client
         .get_async_connection()
         .await

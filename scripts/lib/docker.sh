@@ -33,18 +33,25 @@ apt_install() {
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >/dev/null
 }
 
+# Debian packages Docker needs here, if any (nothing when a daemon answers already and a CLI
+# exists: Docker from elsewhere is fine).
+docker_packages() {
+  if command -v docker >/dev/null 2>&1 && docker_ping; then return 0; fi
+  if ! [ -x /usr/sbin/dockerd ] || ! [ -x /usr/bin/docker ]; then echo docker.io; fi
+}
+
+# Debian packages the browser test of examples/express-tutorial needs, unless the caller points
+# it at its own Chromium and chromedriver (CHROMIUM, CHROMEDRIVER).
+browser_packages() {
+  if [ -z "${CHROMIUM:-}" ] && ! [ -x /usr/bin/chromium ]; then echo chromium; fi
+  if [ -z "${CHROMEDRIVER:-}" ] && ! [ -x /usr/bin/chromedriver ]; then echo chromium-driver; fi
+}
+
+# Installs what is missing in one apt run, then picks the docker CLI.
 docker_install() {
-  local missing=()
-  command -v dockerd >/dev/null 2>&1 || [ -x /usr/sbin/dockerd ] || missing+=(docker.io)
-  [ -x /usr/bin/docker ] || missing+=(docker.io)
-  if [ ${#missing[@]} -gt 0 ]; then
-    # The docker socket may already answer (a daemon from elsewhere): then a CLI is all we need.
-    if command -v docker >/dev/null 2>&1 && docker_ping; then
-      log "docker answers already; not installing docker.io"
-    else
-      apt_install docker.io
-    fi
-  fi
+  local packages
+  mapfile -t packages < <(docker_packages; for extra in "$@"; do echo "$extra"; done)
+  [ ${#packages[@]} -eq 0 ] || apt_install "${packages[@]}"
   pick_docker_cli
   [ -n "$DOCKER" ] || die "no docker CLI found after installing docker.io"
 }
