@@ -62,6 +62,11 @@ impl Config {
         }
     }
 
+    /// When a session created at `created_at` ends at the latest.
+    pub(crate) fn absolute_deadline(&self, created_at: OffsetDateTime) -> Option<OffsetDateTime> {
+        self.absolute_timeout.map(|d| created_at.saturating_add(d))
+    }
+
     /// Whether a session created at `created_at` has outlived the absolute timeout.
     pub(crate) fn past_absolute(&self, created_at: OffsetDateTime, now: OffsetDateTime) -> bool {
         self.absolute_timeout

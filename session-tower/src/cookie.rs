@@ -111,18 +111,22 @@ impl KeyRing {
             [b'"', inner @ .., b'"'] => inner,
             _ => raw,
         };
-        let mut buf = [0u8; MAX_VALUE_LEN];
-        let Some(value) = percent_decode(raw, &mut buf) else {
-            return Incoming::Invalid;
-        };
-        let Some(signed) = value.strip_prefix(b"s:") else {
+        // Only `:`, `+` and `/` are ever escaped (`encodeURIComponent` of `s:`, an id of the
+        // URL-safe alphabet, a dot, and standard base64), so the id is read as is and only the
+        // prefix and the tag are decoded, without copying the whole value.
+        let signed = if let Some(rest) = raw.strip_prefix(b"s:") {
+            rest
+        } else if raw.len() >= 4 && raw[..4].eq_ignore_ascii_case(b"s%3a") {
+            &raw[4..]
+        } else {
             return Incoming::Invalid;
         };
         let Some(dot) = signed.iter().rposition(|&b| b == b'.') else {
             return Incoming::Invalid;
         };
-        let (id, tag_b64) = (&signed[..dot], &signed[dot + 1..]);
-        if tag_b64.len() != TAG_B64_LEN {
+        let (id, tag_escaped) = (&signed[..dot], &signed[dot + 1..]);
+        let mut tag_b64 = [0u8; TAG_B64_LEN];
+        if percent_decode(tag_escaped, &mut tag_b64) != Some(TAG_B64_LEN) {
             return Incoming::Invalid;
         }
         // Room for the decoder's length estimate; a canonical 43-character tag decodes to 32.
@@ -130,11 +134,10 @@ impl KeyRing {
         if STANDARD_NO_PAD.decode_slice(tag_b64, &mut tag) != Ok(TAG_LEN) {
             return Incoming::Invalid;
         }
-        let tag = &tag[..TAG_LEN];
         let Some(index) = self
             .keys
             .iter()
-            .position(|key| bool::from(Self::tag(key, id).ct_eq(tag)))
+            .position(|key| tags_equal(&Self::tag(key, id), &tag[..TAG_LEN]))
         else {
             return Incoming::Invalid;
         };
@@ -151,12 +154,27 @@ impl KeyRing {
     }
 }
 
-/// Decodes `%XX` escapes into `buf` (input without `%` is returned as is). `None` for a broken
-/// escape or an input longer than `buf`.
-fn percent_decode<'a>(input: &'a [u8], buf: &'a mut [u8; MAX_VALUE_LEN]) -> Option<&'a [u8]> {
-    if !input.contains(&b'%') {
-        return Some(input);
+/// Compares two tags in constant time: the differences of every byte are accumulated without
+/// branching, and only the total goes through `subtle`'s comparison.
+fn tags_equal(expected: &[u8; TAG_LEN], given: &[u8]) -> bool {
+    if given.len() != TAG_LEN {
+        return false;
     }
+    let mut diff = 0u64;
+    for (a, b) in expected.chunks_exact(8).zip(given.chunks_exact(8)) {
+        let word = |chunk: &[u8]| {
+            let mut bytes = [0u8; 8];
+            bytes.copy_from_slice(chunk);
+            u64::from_ne_bytes(bytes)
+        };
+        diff |= word(a) ^ word(b);
+    }
+    bool::from(diff.ct_eq(&0))
+}
+
+/// Decodes `%XX` escapes of `input` into `out`, returning the decoded length; `None` for a
+/// broken escape or a result longer than `out`.
+fn percent_decode(input: &[u8], out: &mut [u8]) -> Option<usize> {
     let mut len = 0;
     let mut i = 0;
     while i < input.len() {
@@ -169,10 +187,10 @@ fn percent_decode<'a>(input: &'a [u8], buf: &'a mut [u8; MAX_VALUE_LEN]) -> Opti
             i += 1;
             input[i - 1]
         };
-        *buf.get_mut(len)? = byte;
+        *out.get_mut(len)? = byte;
         len += 1;
     }
-    Some(&buf[..len])
+    Some(len)
 }
 
 fn hex(b: u8) -> Option<u8> {
@@ -360,12 +378,15 @@ mod tests {
             flipped,
             format!("{good}=").into_bytes(),
             format!("{good}A").into_bytes(),
-            good.replace("%2B", "-").replace("%2F", "_").into_bytes(),
             "s%3A%ZZ.abc".as_bytes().to_vec(),
             "%".as_bytes().to_vec(),
             vec![b'a'; MAX_VALUE_LEN + 1],
             Vec::new(),
         ];
+        let url_safe = good.replace("%2B", "-").replace("%2F", "_");
+        let cases = cases
+            .into_iter()
+            .chain((url_safe != good).then(|| url_safe.into_bytes()));
         for case in cases {
             assert_eq!(
                 keys.verify(&case),
@@ -374,6 +395,18 @@ mod tests {
                 String::from_utf8_lossy(&case)
             );
         }
+    }
+
+    #[test]
+    fn tags_equal_needs_every_byte() {
+        let tag = [7u8; TAG_LEN];
+        assert!(tags_equal(&tag, &tag));
+        for i in 0..TAG_LEN {
+            let mut other = tag;
+            other[i] ^= 1;
+            assert!(!tags_equal(&tag, &other), "byte {i}");
+        }
+        assert!(!tags_equal(&tag, &tag[..TAG_LEN - 1]));
     }
 
     #[test]

@@ -375,9 +375,13 @@ impl Shared {
         let store = &self.config.store;
         match store.load(id).await {
             Ok(Some(record)) => {
-                if !self
-                    .config
-                    .past_absolute(record.created_at, session_core::now())
+                // A record written under this configuration expires no later than its absolute
+                // deadline, and a store returns only unexpired records: no clock needed then.
+                let deadline = self.config.absolute_deadline(record.created_at);
+                if deadline.is_none_or(|d| record.expires_at <= d)
+                    || !self
+                        .config
+                        .past_absolute(record.created_at, session_core::now())
                 {
                     return Ok(Loaded::existing(record));
                 }
