@@ -26,7 +26,7 @@ const DELETE: &str = "delete a session";
 /// A session store on Redis, standalone or Redis Cluster.
 ///
 /// Cheap to clone: clones share the connection. See the [crate documentation](crate) for the
-/// data layout, the scripts and what each operation costs.
+/// data layout, the save script and what each operation costs.
 #[derive(Clone)]
 pub struct RedisStore {
     connection: Connection,
@@ -52,6 +52,15 @@ impl Connection {
             Self::Cluster(c) => c.clone().req_packed_command(cmd).await,
         };
         reply?.extract_error()
+    }
+
+    async fn query_pipeline(&self, pipeline: &redis::Pipeline) -> redis::RedisResult<Vec<Value>> {
+        let count = pipeline.len();
+        match self {
+            Self::Standalone(c) => c.clone().req_packed_commands(pipeline, 0, count).await,
+            #[cfg(feature = "cluster")]
+            Self::Cluster(c) => c.clone().req_packed_commands(pipeline, 0, count).await,
+        }
     }
 
     fn kind(&self) -> &'static str {
@@ -259,10 +268,7 @@ impl RedisStore {
                 9,
                 body.len() + self.prefix.len() + id.as_str().len() + size_hint + 64,
             );
-            cmd.arg(command)
-                .arg(body)
-                .arg(1)
-                .arg(self.key_arg(id));
+            cmd.arg(command).arg(body).arg(1).arg(self.key_arg(id));
             args(&mut cmd);
             cmd
         };
@@ -287,6 +293,51 @@ impl ToRedisArgs for Key<'_> {
         let mut arg = out.bufmut_for_next_arg(self.prefix.len() + id.len());
         arg.put_slice(self.prefix.as_bytes());
         arg.put_slice(id);
+    }
+}
+
+/// First byte of a stored value: the layout version.
+const LAYOUT_V1: u8 = 1;
+
+/// Bytes before the data: layout version, `created_at` (i64 ms, big-endian), version (u64,
+/// big-endian).
+const HEADER_LEN: usize = 17;
+
+fn header(created_at: OffsetDateTime, version: u64) -> [u8; HEADER_LEN] {
+    let mut header = [0; HEADER_LEN];
+    header[0] = LAYOUT_V1;
+    header[1..9].copy_from_slice(&unix_millis(created_at).to_be_bytes());
+    header[9..].copy_from_slice(&version.to_be_bytes());
+    header
+}
+
+/// A stored value, header then data, written into the command buffer as one argument without
+/// first joining the two.
+struct StoredValue<'a> {
+    header: [u8; HEADER_LEN],
+    data: &'a [u8],
+}
+
+impl ToRedisArgs for StoredValue<'_> {
+    fn write_redis_args<W: ?Sized + RedisWrite>(&self, out: &mut W) {
+        let mut arg = out.bufmut_for_next_arg(HEADER_LEN + self.data.len());
+        arg.put_slice(&self.header);
+        arg.put_slice(self.data);
+    }
+}
+
+/// A `PXAT`/`PEXPIREAT` time that has passed: Redis stores nothing, or deletes the key.
+const PAST: i64 = 1;
+
+/// The Redis expiry time of a record expiring at `expires_at`, as seen at `now` (both ms).
+///
+/// Redis removes a key once its expiry time has *passed*; a session is expired *at* its
+/// `expires_at`. Setting the key's expiry 1 ms earlier makes the two agree.
+fn redis_expiry(expires_at: i64, now: i64) -> i64 {
+    if expires_at <= now {
+        PAST
+    } else {
+        (expires_at - 1).max(PAST)
     }
 }
 
@@ -358,7 +409,7 @@ impl fmt::Display for UnexpectedReply {
 
 impl std::error::Error for UnexpectedReply {}
 
-/// A stored hash that is not a well-formed session record.
+/// A stored value that is not a well-formed session record.
 #[derive(Debug, Clone, Copy)]
 struct CorruptRecord(&'static str);
 
@@ -369,6 +420,22 @@ impl fmt::Display for CorruptRecord {
 }
 
 impl std::error::Error for CorruptRecord {}
+
+/// A stored value whose first byte names a layout this version does not read.
+#[derive(Debug, Clone, Copy)]
+struct UnknownLayout(u8);
+
+impl fmt::Display for UnknownLayout {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "unknown session record layout (first byte {:#04x})",
+            self.0
+        )
+    }
+}
+
+impl std::error::Error for UnknownLayout {}
 
 /// A record at the largest version cannot be saved again.
 #[derive(Debug, Clone, Copy)]
@@ -382,98 +449,85 @@ impl fmt::Display for VersionOverflow {
 
 impl std::error::Error for VersionOverflow {}
 
-fn foreign_record() -> Error {
-    Error::decode(CorruptRecord(
-        "the key holds a hash without a readable expiry field `e`",
-    ))
-}
-
-fn integer_reply(operation: &'static str, reply: Value) -> Result<i64> {
-    match reply {
-        Value::Int(n) => Ok(n),
-        _ => Err(Error::backend(operation, UnexpectedReply(operation))),
-    }
-}
-
-fn parse_field<T: std::str::FromStr>(bytes: &[u8], field: &'static str) -> Result<T> {
-    std::str::from_utf8(bytes)
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .ok_or(Error::decode(CorruptRecord(field)))
-}
-
 fn instant(millis: i64, field: &'static str) -> Result<OffsetDateTime> {
     OffsetDateTime::from_unix_timestamp_nanos(i128::from(millis) * 1_000_000)
         .map_err(|_| Error::decode(CorruptRecord(field)))
 }
 
-static CREATE_SCRIPT: LazyLock<Script> = LazyLock::new(|| Script::new(scripts::CREATE));
 static SAVE_SCRIPT: LazyLock<Script> = LazyLock::new(|| Script::new(scripts::SAVE));
-static TOUCH_SCRIPT: LazyLock<Script> = LazyLock::new(|| Script::new(scripts::TOUCH));
+
+fn single(operation: &'static str, reply: Option<Value>) -> Result<Value> {
+    reply
+        .ok_or_else(|| Error::backend(operation, UnexpectedReply(operation)))?
+        .extract_error()
+        .map_err(|e| driver_error(operation, e))
+}
 
 #[async_trait]
 impl Store for RedisStore {
     async fn create(&self, record: &Record) -> Result<()> {
         let data = self.codec.encode(&record.data)?;
-        let created = unix_millis(record.created_at);
-        let expires = unix_millis(record.expires_at);
-        let now = now_millis();
-        let reply = bounded(
-            CREATE,
-            self.timeout,
-            self.eval(&CREATE_SCRIPT, &record.id, data.len(), |cmd| {
-                cmd.arg(&data[..])
-                    .arg(created)
-                    .arg(expires)
-                    .arg(record.version)
-                    .arg(now);
-            }),
-        )
-        .await?
-        .map_err(|e| driver_error(CREATE, e))?;
-        match integer_reply(CREATE, reply)? {
-            scripts::OK => Ok(()),
-            scripts::EXISTS => Err(Error::AlreadyExists),
-            scripts::CORRUPT => Err(foreign_record()),
+        let expiry = redis_expiry(unix_millis(record.expires_at), now_millis());
+        let mut cmd = Cmd::with_capacity(
+            6,
+            self.prefix.len() + record.id.as_str().len() + HEADER_LEN + data.len() + 48,
+        );
+        // NX: Redis treats a key whose expiry has passed as absent, so only a live record
+        // blocks the create. An expiry in the past stores nothing.
+        cmd.arg("SET")
+            .arg(self.key_arg(&record.id))
+            .arg(StoredValue {
+                header: header(record.created_at, record.version),
+                data: &data,
+            })
+            .arg("NX")
+            .arg("PXAT")
+            .arg(expiry);
+        let reply = bounded(CREATE, self.timeout, self.connection.query(&cmd))
+            .await?
+            .map_err(|e| driver_error(CREATE, e))?;
+        match reply {
+            Value::Okay => Ok(()),
+            Value::Nil => Err(Error::AlreadyExists),
             _ => Err(Error::backend(CREATE, UnexpectedReply(CREATE))),
         }
     }
 
     async fn load(&self, id: &Id) -> Result<Option<Record>> {
-        let mut cmd = Cmd::with_capacity(6, self.prefix.len() + id.as_str().len() + 16);
-        cmd.arg("HMGET")
+        let mut pipeline = redis::Pipeline::with_capacity(2);
+        pipeline
+            .cmd("GET")
             .arg(self.key_arg(id))
-            .arg("d")
-            .arg("c")
-            .arg("e")
-            .arg("v");
-        let reply = bounded(LOAD, self.timeout, self.connection.query(&cmd))
-            .await?
-            .map_err(|e| driver_error(LOAD, e))?;
-        let Value::Array(fields) = reply else {
-            return Err(Error::backend(LOAD, UnexpectedReply(LOAD)));
+            .cmd("PEXPIRETIME")
+            .arg(self.key_arg(id));
+        let replies = bounded(
+            LOAD,
+            self.timeout,
+            self.connection.query_pipeline(&pipeline),
+        )
+        .await?
+        .map_err(|e| driver_error(LOAD, e))?;
+        let mut replies = replies.into_iter();
+        let (value, expiry) = (single(LOAD, replies.next())?, single(LOAD, replies.next())?);
+        let value = match value {
+            Value::Nil => return Ok(None),
+            Value::BulkString(value) => Bytes::from(value),
+            _ => return Err(Error::backend(LOAD, UnexpectedReply(LOAD))),
         };
-        let fields: [Value; 4] = fields
-            .try_into()
-            .map_err(|_| Error::backend(LOAD, UnexpectedReply(LOAD)))?;
-        let (data, created, expires, version) = match fields {
-            [Value::Nil, Value::Nil, Value::Nil, Value::Nil] => return Ok(None),
-            [
-                Value::BulkString(d),
-                Value::BulkString(c),
-                Value::BulkString(e),
-                Value::BulkString(v),
-            ] => (d, c, e, v),
-            _ => return Err(Error::decode(CorruptRecord("a field is missing"))),
+        let expires = match expiry {
+            // The key expired or was deleted between the two commands.
+            Value::Int(-2) => return Ok(None),
+            Value::Int(-1) => return Err(Error::decode(CorruptRecord("the key has no expiry"))),
+            Value::Int(t) => t.saturating_add(1),
+            _ => return Err(Error::backend(LOAD, UnexpectedReply(LOAD))),
         };
-        let expires: i64 = parse_field(&expires, "the expiry field `e` is not an integer")?;
-        // Redis drops a key only after its expiry instant; the contract says at.
+        // Redis judges expiry by its clock; the application's clock, which computed
+        // `expires_at`, must agree that the record is live.
         if expires <= now_millis() {
             return Ok(None);
         }
-        let created = parse_field(&created, "the creation field `c` is not an integer")?;
-        let version = parse_field(&version, "the version field `v` is not an integer")?;
-        let data = self.codec.decode(Bytes::from(data))?;
+        let (created, version) = parse_header(&value)?;
+        let data = self.codec.decode(value.slice(HEADER_LEN..))?;
         Ok(Some(Record::from_parts(
             id.clone(),
             data,
@@ -487,48 +541,46 @@ impl Store for RedisStore {
         let next = record
             .version
             .checked_add(1)
-            .ok_or(Error::encode(VersionOverflow))?;
+            .ok_or_else(|| Error::encode(VersionOverflow))?;
         let data = self.codec.encode(&record.data)?;
-        let expires = unix_millis(record.expires_at);
-        let now = now_millis();
+        let expiry = redis_expiry(unix_millis(record.expires_at), now_millis());
+        let value = StoredValue {
+            header: header(record.created_at, next),
+            data: &data,
+        };
+        let expected = record.version.to_be_bytes();
         let reply = bounded(
             SAVE,
             self.timeout,
-            self.eval(&SAVE_SCRIPT, &record.id, data.len(), |cmd| {
-                cmd.arg(record.version)
-                    .arg(next)
-                    .arg(&data[..])
-                    .arg(expires)
-                    .arg(now);
+            self.eval(&SAVE_SCRIPT, &record.id, HEADER_LEN + data.len(), |cmd| {
+                cmd.arg(&expected[..]).arg(&value).arg(expiry);
             }),
         )
         .await?
         .map_err(|e| driver_error(SAVE, e))?;
-        match integer_reply(SAVE, reply)? {
-            scripts::OK => Ok(()),
-            scripts::CONFLICT => Err(Error::Conflict),
-            scripts::NOT_FOUND => Err(Error::NotFound),
-            scripts::CORRUPT => Err(foreign_record()),
+        match reply {
+            Value::Int(scripts::OK) => Ok(()),
+            Value::Int(scripts::CONFLICT) => Err(Error::Conflict),
+            Value::Int(scripts::NOT_FOUND) => Err(Error::NotFound),
+            Value::Int(scripts::CORRUPT) => Err(Error::decode(CorruptRecord(
+                "the stored value does not start with a session header",
+            ))),
             _ => Err(Error::backend(SAVE, UnexpectedReply(SAVE))),
         }
     }
 
     async fn touch(&self, id: &Id, expires_at: OffsetDateTime) -> Result<bool> {
-        let expires = unix_millis(expires_at);
-        let now = now_millis();
-        let reply = bounded(
-            TOUCH,
-            self.timeout,
-            self.eval(&TOUCH_SCRIPT, id, 0, |cmd| {
-                cmd.arg(expires).arg(now);
-            }),
-        )
-        .await?
-        .map_err(|e| driver_error(TOUCH, e))?;
-        match integer_reply(TOUCH, reply)? {
-            scripts::ABSENT => Ok(false),
-            scripts::PRESENT => Ok(true),
-            scripts::CORRUPT => Err(foreign_record()),
+        let expiry = redis_expiry(unix_millis(expires_at), now_millis());
+        let mut cmd = Cmd::with_capacity(3, self.prefix.len() + id.as_str().len() + 32);
+        // Only the key's expiry moves: the value is neither read nor rewritten. A key whose
+        // expiry has passed counts as absent (0); an expiry in the past deletes the key (1).
+        cmd.arg("PEXPIREAT").arg(self.key_arg(id)).arg(expiry);
+        let reply = bounded(TOUCH, self.timeout, self.connection.query(&cmd))
+            .await?
+            .map_err(|e| driver_error(TOUCH, e))?;
+        match reply {
+            Value::Int(1) => Ok(true),
+            Value::Int(0) => Ok(false),
             _ => Err(Error::backend(TOUCH, UnexpectedReply(TOUCH))),
         }
     }
@@ -540,8 +592,29 @@ impl Store for RedisStore {
         let reply = bounded(DELETE, self.timeout, self.connection.query(&cmd))
             .await?
             .map_err(|e| driver_error(DELETE, e))?;
-        integer_reply(DELETE, reply).map(drop)
+        match reply {
+            Value::Int(_) => Ok(()),
+            _ => Err(Error::backend(DELETE, UnexpectedReply(DELETE))),
+        }
     }
+}
+
+/// `created_at` (ms) and version from the header of a stored value.
+fn parse_header(value: &[u8]) -> Result<(i64, u64)> {
+    let header: &[u8; HEADER_LEN] = value
+        .get(..HEADER_LEN)
+        .and_then(|h| h.try_into().ok())
+        .ok_or_else(|| {
+            Error::decode(CorruptRecord("the value is shorter than a session header"))
+        })?;
+    if header[0] != LAYOUT_V1 {
+        return Err(Error::decode(UnknownLayout(header[0])));
+    }
+    let mut created = [0; 8];
+    created.copy_from_slice(&header[1..9]);
+    let mut version = [0; 8];
+    version.copy_from_slice(&header[9..]);
+    Ok((i64::from_be_bytes(created), u64::from_be_bytes(version)))
 }
 
 // The store is shared across tasks and used as `Arc<dyn Store>`.
@@ -560,7 +633,15 @@ mod tests {
             assert!(validate_prefix(good).is_ok(), "{good:?} should be accepted");
         }
         let too_long = "p".repeat(RedisStore::MAX_PREFIX_LEN + 1);
-        for bad in ["", "with space:", "{tag}:", "a}", "tab\t", "ünï:", too_long.as_str()] {
+        for bad in [
+            "",
+            "with space:",
+            "{tag}:",
+            "a}",
+            "tab\t",
+            "ünï:",
+            too_long.as_str(),
+        ] {
             assert!(
                 matches!(validate_prefix(bad), Err(Error::InvalidConfig(_))),
                 "{bad:?} should be rejected"
@@ -601,17 +682,43 @@ mod tests {
     }
 
     #[test]
-    fn stored_numbers_must_be_plain_integers() {
-        assert_eq!(parse_field::<i64>(b"-42", "f").expect("integer"), -42);
+    fn header_round_trips_and_rejects_garbage() {
+        let created = OffsetDateTime::from_unix_timestamp_nanos(1_700_000_000_123_000_000)
+            .expect("valid instant");
+        let mut value = header(created, u64::MAX).to_vec();
+        value.extend_from_slice(b"data");
         assert_eq!(
-            parse_field::<u64>(b"18446744073709551615", "f").expect("integer"),
-            u64::MAX
+            parse_header(&value).expect("well-formed"),
+            (1_700_000_000_123, u64::MAX)
         );
-        for bad in [&b""[..], b"1.5", b"x", b"\xff", b"18446744073709551616"] {
-            assert!(
-                matches!(parse_field::<u64>(bad, "f"), Err(Error::Decode(_))),
-                "{bad:?} should be rejected"
-            );
-        }
+        assert!(matches!(parse_header(&value[..16]), Err(Error::Decode(_))));
+        assert!(matches!(parse_header(b""), Err(Error::Decode(_))));
+        value[0] = 2;
+        assert!(matches!(parse_header(&value), Err(Error::Decode(_))));
+    }
+
+    #[test]
+    fn stored_value_is_one_argument_of_header_then_data() {
+        let mut cmd = Cmd::new();
+        cmd.arg(StoredValue {
+            header: [9; HEADER_LEN],
+            data: b"abc",
+        });
+        let args: Vec<_> = cmd.args_iter().collect();
+        assert_eq!(args.len(), 1);
+        let redis::Arg::Simple(bytes) = args[0] else {
+            panic!("the value must be a plain argument");
+        };
+        assert_eq!(&bytes[..HEADER_LEN], &[9; HEADER_LEN]);
+        assert_eq!(&bytes[HEADER_LEN..], b"abc");
+    }
+
+    #[test]
+    fn redis_expiry_is_one_millisecond_early_and_past_is_past() {
+        assert_eq!(redis_expiry(1_000, 500), 999);
+        assert_eq!(redis_expiry(501, 500), 500);
+        assert_eq!(redis_expiry(500, 500), PAST);
+        assert_eq!(redis_expiry(-5, 500), PAST);
+        assert_eq!(redis_expiry(1, -10), PAST);
     }
 }
