@@ -144,6 +144,51 @@ async fn load_failure_is_a_500_not_a_fresh_session() {
     );
 }
 
+/// A store failure is logged at error level with its cause (the response carries no details).
+#[tokio::test]
+async fn store_failure_is_logged_with_its_cause() {
+    #[derive(Clone, Default)]
+    struct Buffer(Arc<std::sync::Mutex<Vec<u8>>>);
+    impl std::io::Write for Buffer {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().expect("log buffer").extend_from_slice(bytes);
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let buffer = Buffer::default();
+    let writer = buffer.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_ansi(false)
+        .with_writer(move || writer.clone())
+        .finish();
+    // A current-thread test runtime: the whole request runs on this thread.
+    let _guard = tracing::subscriber::set_default(subscriber);
+
+    let (app, counts, _) = failing();
+    let response = send(&app, "/set?key=user&value=ada", None).await;
+    let cookie = pair(&set_cookie(&response).expect("cookie"));
+    counts.fail(true);
+    let response = send(&app, "/get?key=user", Some(&cookie)).await;
+    assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    let logged = String::from_utf8(buffer.0.lock().expect("log buffer").clone()).expect("utf-8");
+    assert!(logged.contains("ERROR"), "{logged}");
+    assert!(
+        logged.contains("session store failed to load a session"),
+        "what failed: {logged}"
+    );
+    assert!(
+        logged.contains("test store is down"),
+        "the driver's cause: {logged}"
+    );
+    assert!(
+        !logged.contains(&signed_id(&cookie, KEY)),
+        "no session id in logs: {logged}"
+    );
+}
+
 /// A failure while writing after the handler replaces the handler's success with the error
 /// status: the change was not kept, so the client must not be told it was.
 #[tokio::test]
