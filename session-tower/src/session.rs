@@ -274,7 +274,8 @@ impl Session {
     /// Gives the session a new id, keeping its values, and deletes the old id from the store
     /// now. Call it when the user logs in (or their privileges change), so that an id planted
     /// or seen before login is worthless after it. Call [`Session::clear`] afterwards to start
-    /// empty, as express-session's `regenerate` does.
+    /// empty, as express-session's `regenerate` does. The session counts as new from then on,
+    /// for the absolute timeout too.
     ///
     /// # Errors
     ///
