@@ -26,7 +26,7 @@ const DELETE: &str = "delete a session";
 /// A session store on Redis, standalone or Redis Cluster.
 ///
 /// Cheap to clone: clones share the connection. See the [crate documentation](crate) for the
-/// data layout, the save script and what each operation costs.
+/// data layout, the scripts and what each operation costs.
 #[derive(Clone)]
 pub struct RedisStore {
     connection: Connection,
@@ -52,15 +52,6 @@ impl Connection {
             Self::Cluster(c) => c.clone().req_packed_command(cmd).await,
         };
         reply?.extract_error()
-    }
-
-    async fn query_pipeline(&self, pipeline: &redis::Pipeline) -> redis::RedisResult<Vec<Value>> {
-        let count = pipeline.len();
-        match self {
-            Self::Standalone(c) => c.clone().req_packed_commands(pipeline, 0, count).await,
-            #[cfg(feature = "cluster")]
-            Self::Cluster(c) => c.clone().req_packed_commands(pipeline, 0, count).await,
-        }
     }
 
     fn kind(&self) -> &'static str {
@@ -299,16 +290,28 @@ impl ToRedisArgs for Key<'_> {
 /// First byte of a stored value: the layout version.
 const LAYOUT_V1: u8 = 1;
 
-/// Bytes before the data: layout version, `created_at` (i64 ms, big-endian), version (u64,
-/// big-endian).
-const HEADER_LEN: usize = 17;
+/// Bytes before the data: layout version, `created_at` (i64 ms), version (u64), `expires_at`
+/// (i64 ms), the numbers big-endian.
+const HEADER_LEN: usize = 25;
 
-fn header(created_at: OffsetDateTime, version: u64) -> [u8; HEADER_LEN] {
+/// Where `expires_at` sits in the header.
+const EXPIRES_AT: usize = 17;
+
+fn header(created_at: OffsetDateTime, version: u64, expires_at: i64) -> [u8; HEADER_LEN] {
     let mut header = [0; HEADER_LEN];
     header[0] = LAYOUT_V1;
     header[1..9].copy_from_slice(&unix_millis(created_at).to_be_bytes());
-    header[9..].copy_from_slice(&version.to_be_bytes());
+    header[9..EXPIRES_AT].copy_from_slice(&version.to_be_bytes());
+    header[EXPIRES_AT..].copy_from_slice(&expires_at.to_be_bytes());
     header
+}
+
+/// The numbers of a stored header.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Header {
+    created_at: i64,
+    version: u64,
+    expires_at: i64,
 }
 
 /// A stored value, header then data, written into the command buffer as one argument without
@@ -455,19 +458,14 @@ fn instant(millis: i64, field: &'static str) -> Result<OffsetDateTime> {
 }
 
 static SAVE_SCRIPT: LazyLock<Script> = LazyLock::new(|| Script::new(scripts::SAVE));
-
-fn single(operation: &'static str, reply: Option<Value>) -> Result<Value> {
-    reply
-        .ok_or_else(|| Error::backend(operation, UnexpectedReply(operation)))?
-        .extract_error()
-        .map_err(|e| driver_error(operation, e))
-}
+static TOUCH_SCRIPT: LazyLock<Script> = LazyLock::new(|| Script::new(scripts::TOUCH));
 
 #[async_trait]
 impl Store for RedisStore {
     async fn create(&self, record: &Record) -> Result<()> {
         let data = self.codec.encode(&record.data)?;
-        let expiry = redis_expiry(unix_millis(record.expires_at), now_millis());
+        let expires = unix_millis(record.expires_at);
+        let expiry = redis_expiry(expires, now_millis());
         let mut cmd = Cmd::with_capacity(
             6,
             self.prefix.len() + record.id.as_str().len() + HEADER_LEN + data.len() + 48,
@@ -477,7 +475,7 @@ impl Store for RedisStore {
         cmd.arg("SET")
             .arg(self.key_arg(&record.id))
             .arg(StoredValue {
-                header: header(record.created_at, record.version),
+                header: header(record.created_at, record.version, expires),
                 data: &data,
             })
             .arg("NX")
@@ -494,46 +492,29 @@ impl Store for RedisStore {
     }
 
     async fn load(&self, id: &Id) -> Result<Option<Record>> {
-        let mut pipeline = redis::Pipeline::with_capacity(2);
-        pipeline
-            .cmd("GET")
-            .arg(self.key_arg(id))
-            .cmd("PEXPIRETIME")
-            .arg(self.key_arg(id));
-        let replies = bounded(
-            LOAD,
-            self.timeout,
-            self.connection.query_pipeline(&pipeline),
-        )
-        .await?
-        .map_err(|e| driver_error(LOAD, e))?;
-        let mut replies = replies.into_iter();
-        let (value, expiry) = (single(LOAD, replies.next())?, single(LOAD, replies.next())?);
-        let value = match value {
+        let mut cmd = Cmd::with_capacity(2, self.prefix.len() + id.as_str().len() + 8);
+        cmd.arg("GET").arg(self.key_arg(id));
+        let reply = bounded(LOAD, self.timeout, self.connection.query(&cmd))
+            .await?
+            .map_err(|e| driver_error(LOAD, e))?;
+        let value = match reply {
             Value::Nil => return Ok(None),
             Value::BulkString(value) => Bytes::from(value),
             _ => return Err(Error::backend(LOAD, UnexpectedReply(LOAD))),
         };
-        let expires = match expiry {
-            // The key expired or was deleted between the two commands.
-            Value::Int(-2) => return Ok(None),
-            Value::Int(-1) => return Err(Error::decode(CorruptRecord("the key has no expiry"))),
-            Value::Int(t) => t.saturating_add(1),
-            _ => return Err(Error::backend(LOAD, UnexpectedReply(LOAD))),
-        };
-        // Redis judges expiry by its clock; the application's clock, which computed
-        // `expires_at`, must agree that the record is live.
-        if expires <= now_millis() {
+        let header = parse_header(&value)?;
+        // Redis has already dropped the key if its own clock says the record expired; the
+        // application's clock, which computed `expires_at`, must agree that it is live.
+        if header.expires_at <= now_millis() {
             return Ok(None);
         }
-        let (created, version) = parse_header(&value)?;
         let data = self.codec.decode(value.slice(HEADER_LEN..))?;
         Ok(Some(Record::from_parts(
             id.clone(),
             data,
-            instant(created, "the creation time is out of range")?,
-            instant(expires, "the expiry time is out of range")?,
-            version,
+            instant(header.created_at, "the creation time is out of range")?,
+            instant(header.expires_at, "the expiry time is out of range")?,
+            header.version,
         )))
     }
 
@@ -543,9 +524,10 @@ impl Store for RedisStore {
             .checked_add(1)
             .ok_or_else(|| Error::encode(VersionOverflow))?;
         let data = self.codec.encode(&record.data)?;
-        let expiry = redis_expiry(unix_millis(record.expires_at), now_millis());
+        let expires = unix_millis(record.expires_at);
+        let expiry = redis_expiry(expires, now_millis());
         let value = StoredValue {
-            header: header(record.created_at, next),
+            header: header(record.created_at, next, expires),
             data: &data,
         };
         let expected = record.version.to_be_bytes();
@@ -570,17 +552,24 @@ impl Store for RedisStore {
     }
 
     async fn touch(&self, id: &Id, expires_at: OffsetDateTime) -> Result<bool> {
-        let expiry = redis_expiry(unix_millis(expires_at), now_millis());
-        let mut cmd = Cmd::with_capacity(3, self.prefix.len() + id.as_str().len() + 32);
-        // Only the key's expiry moves: the value is neither read nor rewritten. A key whose
-        // expiry has passed counts as absent (0); an expiry in the past deletes the key (1).
-        cmd.arg("PEXPIREAT").arg(self.key_arg(id)).arg(expiry);
-        let reply = bounded(TOUCH, self.timeout, self.connection.query(&cmd))
-            .await?
-            .map_err(|e| driver_error(TOUCH, e))?;
+        let expires = unix_millis(expires_at);
+        let expiry = redis_expiry(expires, now_millis());
+        let expires = expires.to_be_bytes();
+        let reply = bounded(
+            TOUCH,
+            self.timeout,
+            self.eval(&TOUCH_SCRIPT, id, 32, |cmd| {
+                cmd.arg(&expires[..]).arg(expiry);
+            }),
+        )
+        .await?
+        .map_err(|e| driver_error(TOUCH, e))?;
         match reply {
-            Value::Int(1) => Ok(true),
-            Value::Int(0) => Ok(false),
+            Value::Int(scripts::PRESENT) => Ok(true),
+            Value::Int(scripts::ABSENT) => Ok(false),
+            Value::Int(scripts::CORRUPT) => Err(Error::decode(CorruptRecord(
+                "the stored value does not start with a session header",
+            ))),
             _ => Err(Error::backend(TOUCH, UnexpectedReply(TOUCH))),
         }
     }
@@ -599,8 +588,8 @@ impl Store for RedisStore {
     }
 }
 
-/// `created_at` (ms) and version from the header of a stored value.
-fn parse_header(value: &[u8]) -> Result<(i64, u64)> {
+/// The header of a stored value.
+fn parse_header(value: &[u8]) -> Result<Header> {
     let header: &[u8; HEADER_LEN] = value
         .get(..HEADER_LEN)
         .and_then(|h| h.try_into().ok())
@@ -610,11 +599,16 @@ fn parse_header(value: &[u8]) -> Result<(i64, u64)> {
     if header[0] != LAYOUT_V1 {
         return Err(Error::decode(UnknownLayout(header[0])));
     }
-    let mut created = [0; 8];
-    created.copy_from_slice(&header[1..9]);
-    let mut version = [0; 8];
-    version.copy_from_slice(&header[9..]);
-    Ok((i64::from_be_bytes(created), u64::from_be_bytes(version)))
+    let number = |at: usize| {
+        let mut bytes = [0; 8];
+        bytes.copy_from_slice(&header[at..at + 8]);
+        bytes
+    };
+    Ok(Header {
+        created_at: i64::from_be_bytes(number(1)),
+        version: u64::from_be_bytes(number(9)),
+        expires_at: i64::from_be_bytes(number(EXPIRES_AT)),
+    })
 }
 
 // The store is shared across tasks and used as `Arc<dyn Store>`.
@@ -685,13 +679,20 @@ mod tests {
     fn header_round_trips_and_rejects_garbage() {
         let created = OffsetDateTime::from_unix_timestamp_nanos(1_700_000_000_123_000_000)
             .expect("valid instant");
-        let mut value = header(created, u64::MAX).to_vec();
+        let mut value = header(created, u64::MAX, -7).to_vec();
         value.extend_from_slice(b"data");
         assert_eq!(
             parse_header(&value).expect("well-formed"),
-            (1_700_000_000_123, u64::MAX)
+            Header {
+                created_at: 1_700_000_000_123,
+                version: u64::MAX,
+                expires_at: -7
+            }
         );
-        assert!(matches!(parse_header(&value[..16]), Err(Error::Decode(_))));
+        assert!(matches!(
+            parse_header(&value[..HEADER_LEN - 1]),
+            Err(Error::Decode(_))
+        ));
         assert!(matches!(parse_header(b""), Err(Error::Decode(_))));
         value[0] = 2;
         assert!(matches!(parse_header(&value), Err(Error::Decode(_))));

@@ -64,16 +64,18 @@ async fn exists(raw: &mut MultiplexedConnection, key: &str) -> bool {
         == 1
 }
 
-/// The 17-byte header: layout 1, `created_at` ms and version, both big-endian.
-fn header(created_ms: i64, version: u64) -> Vec<u8> {
+/// The 25-byte header: layout 1, `created_at` ms, version, `expires_at` ms, big-endian.
+fn header(created_ms: i64, version: u64, expires_ms: i64) -> Vec<u8> {
     let mut header = vec![1];
     header.extend_from_slice(&created_ms.to_be_bytes());
     header.extend_from_slice(&version.to_be_bytes());
+    header.extend_from_slice(&expires_ms.to_be_bytes());
     header
 }
 
-/// A session is a string `{prefix}{id}`: header then encoded data, expiring 1 ms before
-/// `expires_at` (Redis deletes a key once its expiry has passed; a session is expired at it).
+/// A session is a string `{prefix}{id}`: a 25-byte header then the encoded data, the key
+/// expiring 1 ms before `expires_at` (Redis deletes a key once its expiry has passed; a session
+/// is expired at it).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn layout_is_header_then_data_with_ttl() {
     let (store, mut raw, _container) = setup().await;
@@ -84,7 +86,7 @@ async fn layout_is_header_then_data_with_ttl() {
     let key = format!("app1:sess:{}", record.id.as_str());
     assert_eq!(store.key(&record.id), key);
     let stored = value(&mut raw, &key).await.expect("the key exists");
-    let mut expected = header(millis(record.created_at), 41);
+    let mut expected = header(millis(record.created_at), 41, millis(record.expires_at));
     expected.extend(
         session_core::MessagePack
             .encode(&record.data)
@@ -102,21 +104,30 @@ async fn layout_is_header_then_data_with_ttl() {
     );
 }
 
-/// `touch` moves the key's expiry only: the stored bytes stay as they were.
+/// `touch` moves the key's expiry and the header's `expires_at` together; the data, version and
+/// `created_at` bytes stay as they were.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn touch_moves_the_ttl_only() {
     let (store, mut raw, _container) = setup().await;
     let record = sample();
     store.create(&record).await.expect("create");
     let key = store.key(&record.id);
-    let before = value(&mut raw, &key).await;
+    let before = value(&mut raw, &key).await.expect("the key exists");
     let later = now() + time::Duration::hours(5);
     assert!(store.touch(&record.id, later).await.expect("touch"));
+    let after = value(&mut raw, &key).await.expect("the key exists");
+    assert_eq!(after.len(), before.len());
     assert_eq!(
-        value(&mut raw, &key).await,
-        before,
-        "touch must not rewrite the value"
+        after[..17],
+        before[..17],
+        "layout, created_at, version kept"
     );
+    assert_eq!(
+        after[17..25],
+        millis(later).to_be_bytes(),
+        "expires_at moved"
+    );
+    assert_eq!(after[25..], before[25..], "data kept");
     assert_eq!(
         expire_time(&mut raw, &key).await,
         millis(later) - 1,
@@ -140,7 +151,7 @@ async fn save_rewrites_data_expiry_and_version() {
     changed.created_at = now() - time::Duration::days(1);
     store.save(&changed).await.expect("save");
     let stored = value(&mut raw, &key).await.expect("the key exists");
-    let mut expected = header(millis(record.created_at), 1);
+    let mut expected = header(millis(record.created_at), 1, millis(changed.expires_at));
     expected.extend(
         session_core::MessagePack
             .encode(&changed.data)
@@ -206,16 +217,16 @@ async fn set_raw(raw: &mut MultiplexedConnection, key: &str, bytes: &[u8], expir
     let _: () = cmd.query_async(raw).await.expect("SET raw bytes");
 }
 
-/// Garbage under a session key is `Error::Decode` for `load` and `save`, never a panic, and is
-/// never overwritten by `create` or `save`.
+/// Garbage under a session key is `Error::Decode` for `load`, `save` and `touch`, never a panic,
+/// and is never overwritten.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn corrupt_records_are_decode_errors() {
     let (store, mut raw, _container) = setup().await;
     let future = millis(now() + HOUR);
     let noise: Vec<u8> = (0..=255u8).rev().collect();
-    let mut undecodable = header(0, 0);
+    let mut undecodable = header(0, 0, future);
     undecodable.extend_from_slice(b"\x01\xffgarbage");
-    let mut unknown_layout = header(0, 0);
+    let mut unknown_layout = header(0, 0, future);
     unknown_layout[0] = 0x7f;
     let cases: [(&str, &[u8]); 5] = [
         ("short garbage", b"\x00\xffnot a session"),
@@ -251,6 +262,29 @@ async fn corrupt_records_are_decode_errors() {
                 "{what}: save must not overwrite it"
             );
         }
+        let outcome = store.touch(&id, now() + HOUR).await;
+        match what {
+            "header then undecodable data" => assert!(
+                matches!(outcome, Ok(true)),
+                "{what}: touch returned {outcome:?}"
+            ),
+            // An empty string reads like a missing key to the header check.
+            "empty value" => assert!(
+                matches!(outcome, Ok(false)),
+                "{what}: touch returned {outcome:?}"
+            ),
+            _ => {
+                assert!(
+                    matches!(outcome, Err(Error::Decode(_))),
+                    "{what}: touch returned {outcome:?}"
+                );
+                assert_eq!(
+                    value(&mut raw, &key).await.as_deref(),
+                    Some(bytes),
+                    "{what}: touch must not write into it"
+                );
+            }
+        }
         let outcome = store.create(&record).await;
         assert!(
             matches!(outcome, Err(Error::AlreadyExists)),
@@ -260,22 +294,7 @@ async fn corrupt_records_are_decode_errors() {
         assert!(!exists(&mut raw, &key).await, "{what}: deleted");
     }
 
-    // A well-formed value without an expiry was not written by this store.
-    let id = Id::random();
-    let mut no_ttl = header(millis(now()), 0);
-    no_ttl.extend(
-        session_core::MessagePack
-            .encode(&sample().data)
-            .expect("encode"),
-    );
-    set_raw(&mut raw, &store.key(&id), &no_ttl, None).await;
-    let outcome = store.load(&id).await;
-    assert!(
-        matches!(outcome, Err(Error::Decode(_))),
-        "no expiry: load returned {outcome:?}"
-    );
-
-    // A key of another type: load and save say so, create does not overwrite it.
+    // A key of another type: load, save and touch say so, create does not overwrite it.
     let id = Id::random();
     let key = store.key(&id);
     let _: () = redis::cmd("HSET")
@@ -297,6 +316,11 @@ async fn corrupt_records_are_decode_errors() {
         matches!(outcome, Err(Error::Decode(_))),
         "hash: save returned {outcome:?}"
     );
+    let outcome = store.touch(&id, now() + HOUR).await;
+    assert!(
+        matches!(outcome, Err(Error::Decode(_))),
+        "hash: touch returned {outcome:?}"
+    );
     let outcome = store.create(&record).await;
     assert!(
         matches!(outcome, Err(Error::AlreadyExists)),
@@ -311,7 +335,7 @@ async fn corrupt_records_are_decode_errors() {
     assert_eq!(owner.as_deref(), Some("someone else"), "never overwritten");
 }
 
-/// After `SCRIPT FLUSH` (a restart, a failover) `save` sends its script again and works.
+/// After `SCRIPT FLUSH` (a restart, a failover) `save` and `touch` send their scripts again.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn flushed_script_cache_is_reloaded() {
     let (store, mut raw, _container) = setup().await;
@@ -326,6 +350,18 @@ async fn flushed_script_cache_is_reloaded() {
         let mut current = store.load(&record.id).await.expect("load").expect("live");
         current.data.insert("attempt", &attempt).expect("encode");
         store.save(&current).await.expect("save after SCRIPT FLUSH");
+        let _: () = redis::cmd("SCRIPT")
+            .arg("FLUSH")
+            .query_async(&mut raw)
+            .await
+            .expect("SCRIPT FLUSH");
+        assert!(
+            store
+                .touch(&record.id, now() + HOUR)
+                .await
+                .expect("touch after SCRIPT FLUSH"),
+            "touch of a live record"
+        );
         // And the script is cached again: the next save from a stale version still conflicts.
         let outcome = store.save(&current).await;
         assert!(
@@ -348,7 +384,7 @@ async fn json_codec_writes_json_and_reads_both() {
     let stored = value(&mut raw, &store.key(&record.id))
         .await
         .expect("the key exists");
-    let data = &stored[17..];
+    let data = &stored[25..];
     assert!(
         data.starts_with(b"{\"v\":1,\"data\":{"),
         "{}",
