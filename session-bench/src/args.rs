@@ -33,13 +33,16 @@ OPTIONS:
     --sessions N            prepared sessions per contender (default 10000)
     --size BYTES            encoded size of a session (default 1024)
     --tasks LIST            concurrencies (default 1,16,64)
-    --rounds N              interleaved rounds (default 5)
-    --round-ms MS           length of one contender's run in a round (default 1000)
-    --warmup-ms MS          warm-up run per contender before the rounds (default 500)
+    --rounds N              interleaved rounds (default 10)
+    --round-ms MS           length of one contender's run in a round (default 400)
+    --warmup-ms MS          warm-up run per contender before the rounds (default 300)
     --workloads LIST        store workloads to run: rw, ro, touch (default: all three)
     --contenders LIST       roles to run: ours, floor, peer (default: all; `ours` alone is the
                             way to profile a store with perf)
     --scale-max N           largest session count of the scaling run (default 1000000)
+    --load-generator G      http suite: `wrk` (the wrk binary, one thread, rounds of whole
+                            seconds; the default when wrk is installed, except with --quick)
+                            or `hyper` (an in-process client on the servers' runtime)
     --out FILE              also write the markdown report to FILE
     -h, --help              this text
 
@@ -111,6 +114,7 @@ pub(crate) struct Args {
     pub(crate) out: Option<String>,
     pub(crate) workloads: Vec<Workload>,
     pub(crate) roles: Vec<Role>,
+    pub(crate) wrk: bool,
 }
 
 impl Args {
@@ -148,13 +152,16 @@ impl Args {
             out: None,
             workloads: vec![Workload::Rw, Workload::Ro, Workload::Touch],
             roles: vec![Role::Ours, Role::Floor, Role::Peer],
+            wrk: false,
         };
+        let mut load_generator = None;
         let (mut sessions, mut tasks, mut rounds, mut round_ms, mut warmup_ms, mut scale_max) =
             (None, None, None, None, None, None);
         while let Some(arg) = argv.next() {
             let mut value = |name: &str| {
-                argv.next()
-                    .ok_or_else(|| -> crate::harness::BoxError { format!("{name} needs a value").into() })
+                argv.next().ok_or_else(|| -> crate::harness::BoxError {
+                    format!("{name} needs a value").into()
+                })
             };
             match arg.as_str() {
                 "-h" | "--help" => return Ok(None),
@@ -179,6 +186,13 @@ impl Args {
                 "--warmup-ms" => warmup_ms = Some(number(&value("--warmup-ms")?)?),
                 "--scale-max" => scale_max = Some(number(&value("--scale-max")?)?),
                 "--out" => a.out = Some(value("--out")?),
+                "--load-generator" => {
+                    load_generator = Some(match value("--load-generator")?.as_str() {
+                        "wrk" => true,
+                        "hyper" => false,
+                        other => return Err(format!("unknown load generator {other:?}").into()),
+                    });
+                }
                 "--workloads" => a.workloads = list(&value("--workloads")?, workload)?,
                 "--contenders" => a.roles = list(&value("--contenders")?, role)?,
                 other => return Err(format!("unknown argument {other:?} (see --help)").into()),
@@ -192,6 +206,7 @@ impl Args {
         a.scaling = all || suites.iter().any(|s| s == "scaling");
         a.http = all || suites.iter().any(|s| s == "http");
         a.quick = quick;
+        a.wrk = load_generator.unwrap_or_else(|| !quick && wrk_installed());
         a.backends = only
             .unwrap_or_else(|| Backend::ALL.to_vec())
             .into_iter()
@@ -200,9 +215,9 @@ impl Args {
         a.sessions = sessions.unwrap_or(if quick { 1_000 } else { 10_000 });
         a.tasks = tasks.unwrap_or_else(|| if quick { vec![1, 16] } else { vec![1, 16, 64] });
         a.timing = Timing {
-            rounds: rounds.unwrap_or(if quick { 2 } else { 5 }),
-            round: Duration::from_millis(round_ms.unwrap_or(if quick { 100 } else { 1000 }) as u64),
-            warmup: Duration::from_millis(warmup_ms.unwrap_or(if quick { 50 } else { 500 }) as u64),
+            rounds: rounds.unwrap_or(if quick { 2 } else { 10 }),
+            round: Duration::from_millis(round_ms.unwrap_or(if quick { 100 } else { 400 }) as u64),
+            warmup: Duration::from_millis(warmup_ms.unwrap_or(if quick { 50 } else { 300 }) as u64),
         };
         a.scale_max = scale_max.unwrap_or(if quick { 10_000 } else { 1_000_000 });
         if a.timing.rounds == 0 || a.tasks.is_empty() || a.tasks.contains(&0) {
@@ -210,6 +225,13 @@ impl Args {
         }
         Ok(Some(a))
     }
+}
+
+fn wrk_installed() -> bool {
+    std::process::Command::new("wrk")
+        .arg("--version")
+        .output()
+        .is_ok()
 }
 
 fn workload(s: &str) -> Res<Workload> {

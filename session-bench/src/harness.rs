@@ -97,6 +97,9 @@ pub(crate) struct Measured {
     pub(crate) throughput: Vec<f64>,
     /// Every cycle's latency in nanoseconds, all rounds pooled, sorted.
     pub(crate) latencies: Vec<u32>,
+    /// Latency quantiles (p50, p99) reported per round by an external load generator, used
+    /// when there are no individual latencies.
+    pub(crate) reported: Vec<(Duration, Duration)>,
 }
 
 impl Measured {
@@ -106,7 +109,11 @@ impl Measured {
 
     pub(crate) fn percentile(&self, p: f64) -> Duration {
         if self.latencies.is_empty() {
-            return Duration::ZERO;
+            // The median over rounds of what the load generator reported.
+            let pick = |q: &(Duration, Duration)| if p < 0.9 { q.0 } else { q.1 };
+            let mut v: Vec<Duration> = self.reported.iter().map(pick).collect();
+            v.sort();
+            return v.get(v.len() / 2).copied().unwrap_or_default();
         }
         let idx = ((self.latencies.len() as f64 - 1.0) * p).round() as usize;
         Duration::from_nanos(u64::from(self.latencies[idx]))
@@ -172,8 +179,7 @@ pub(crate) async fn compare(
     tasks: usize,
     timing: Timing,
 ) -> Res<Comparison> {
-    let active: Vec<&Arc<dyn Subject>> =
-        subjects.iter().filter(|s| s.supports(workload)).collect();
+    let active: Vec<&Arc<dyn Subject>> = subjects.iter().filter(|s| s.supports(workload)).collect();
     for s in &active {
         run(Arc::clone(s), workload, tasks, timing.warmup).await?;
     }
@@ -184,6 +190,7 @@ pub(crate) async fn compare(
             role: s.role(),
             throughput: vec![0.0; timing.rounds],
             latencies: Vec::new(),
+            reported: Vec::new(),
         })
         .collect();
     for round in 0..timing.rounds {

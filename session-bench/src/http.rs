@@ -180,6 +180,7 @@ type Sender = SendRequest<Empty<Bytes>>;
 struct Client {
     label: String,
     role: Role,
+    addr: SocketAddr,
     connections: Vec<Mutex<(Sender, Option<HeaderValue>)>>,
 }
 
@@ -193,7 +194,11 @@ async fn connect(addr: SocketAddr) -> Res<Sender> {
     Ok(sender)
 }
 
-async fn send(sender: &mut Sender, path: &str, cookie: Option<&HeaderValue>) -> Res<http::HeaderMap> {
+async fn send(
+    sender: &mut Sender,
+    path: &str,
+    cookie: Option<&HeaderValue>,
+) -> Res<http::HeaderMap> {
     sender.ready().await?;
     let mut request = Request::get(path).header(HOST, "127.0.0.1");
     if let Some(cookie) = cookie {
@@ -230,6 +235,7 @@ impl Client {
         Ok(Self {
             label,
             role,
+            addr,
             connections,
         })
     }
@@ -270,17 +276,34 @@ impl Subject for Client {
 pub(crate) async fn run(args: &Args, servers: &mut Servers, report: &mut Report) -> Res {
     let connections = args.tasks.iter().copied().max().unwrap_or(1);
     report.text(&format!(
-        "## Middleware\n\naxum 0.8 on loopback, HTTP/1.1 keep-alive; an in-process hyper client \
-         on the same runtime runs one connection per task, each with its own session of {} \
-         bytes made by a `/login` request before the rounds. Ratios are the session app / the \
-         other app. {} rounds of {} ms.\n",
+        "## Middleware\n\naxum 0.8 on loopback, HTTP/1.1 keep-alive, sessions of {} bytes made \
+         by `/login` requests before the rounds. {} Ratios are the session app / the other app, \
+         per round. {} rounds of {} ms.\n",
         payload::bytes(&payload::object(0, SESSION_SIZE)).len(),
+        if args.wrk {
+            "Load: `wrk -t1 -c<tasks>` (a separate process), each request carrying the next \
+             of 256 session cookies in turn (at least 4 per connection, so no two requests on \
+             one session are in flight together)."
+        } else {
+            "Load: an in-process hyper client on the same runtime as the servers, one \
+             connection per task, each with its own session."
+        },
         args.timing.rounds,
-        args.timing.round.as_millis()
+        if args.wrk {
+            wrk::seconds(args.timing.round) * 1000
+        } else {
+            args.timing.round.as_millis() as u64
+        }
     ));
 
-    let bare = Client::new("axum, no sessions", Role::Peer, serve(bare_app()).await?, connections).await?;
-    let bare: Arc<dyn Subject> = Arc::new(bare);
+    let bare = Client::new(
+        "axum, no sessions",
+        Role::Peer,
+        serve(bare_app()).await?,
+        connections,
+    )
+    .await?;
+    let bare = Arc::new(bare);
 
     // Memory store.
     let ours: Arc<dyn Store> = Arc::new(session_memory::MemoryStore::new());
@@ -298,18 +321,30 @@ pub(crate) async fn run(args: &Args, servers: &mut Servers, report: &mut Report)
         connections,
     )
     .await?;
-    let subjects: Vec<Arc<dyn Subject>> = vec![Arc::new(ours), Arc::clone(&bare), Arc::new(theirs)];
+    let subjects = vec![Arc::new(ours), Arc::clone(&bare), Arc::new(theirs)];
     let comparisons = measure(args, &subjects).await?;
     report.comparisons("memory store", "", &comparisons);
     for c in &comparisons {
-        let target = if c.workload == Workload::HttpRead { 0.85 } else { 0.6 };
+        let target = if c.workload == Workload::HttpRead {
+            0.85
+        } else {
+            0.6
+        };
         report.check(
-            format!("middleware + MemoryStore, {} at {} tasks: ours / bare axum", c.workload.name(), c.tasks),
+            format!(
+                "middleware + MemoryStore, {} at {} tasks: ours / bare axum",
+                c.workload.name(),
+                c.tasks
+            ),
             c.median_ratio_to("no sessions"),
             target,
         );
         report.check(
-            format!("middleware + MemoryStore, {} at {} tasks: ours / tower-sessions", c.workload.name(), c.tasks),
+            format!(
+                "middleware + MemoryStore, {} at {} tasks: ours / tower-sessions",
+                c.workload.name(),
+                c.tasks
+            ),
             c.median_ratio_to("tower-sessions"),
             1.0,
         );
@@ -326,7 +361,7 @@ pub(crate) async fn run(args: &Args, servers: &mut Servers, report: &mut Report)
         )
         .await?;
         #[cfg_attr(not(feature = "tower-sessions-stores"), allow(unused_mut))]
-        let mut subjects: Vec<Arc<dyn Subject>> = vec![Arc::new(ours), Arc::clone(&bare)];
+        let mut subjects = vec![Arc::new(ours), Arc::clone(&bare)];
         #[cfg(feature = "tower-sessions-stores")]
         {
             use tower_sessions_redis_store::fred::prelude::{ClientLike, Config, Pool};
@@ -349,7 +384,15 @@ pub(crate) async fn run(args: &Args, servers: &mut Servers, report: &mut Report)
     Ok(())
 }
 
-async fn measure(args: &Args, subjects: &[Arc<dyn Subject>]) -> Res<Vec<crate::harness::Comparison>> {
+async fn measure(args: &Args, subjects: &[Arc<Client>]) -> Res<Vec<crate::harness::Comparison>> {
+    if args.wrk {
+        return wrk::measure(args, subjects).await;
+    }
+    let subjects: Vec<Arc<dyn Subject>> = subjects
+        .iter()
+        .map(|c| Arc::clone(c) as Arc<dyn Subject>)
+        .collect();
+    let subjects = &subjects[..];
     let mut comparisons = Vec::new();
     for workload in [Workload::HttpRead, Workload::HttpWrite] {
         for &tasks in &args.tasks {
@@ -358,4 +401,172 @@ async fn measure(args: &Args, subjects: &[Arc<dyn Subject>]) -> Res<Vec<crate::h
         }
     }
     Ok(comparisons)
+}
+
+/// The same comparisons with wrk as the load generator.
+mod wrk {
+    use std::fmt::Write as _;
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use super::{Client, SET_COOKIE, connect, send};
+    use crate::args::Args;
+    use crate::harness::{Comparison, Measured, Res, Workload};
+
+    /// Sessions the requests of a wrk run cycle through.
+    const COOKIES: usize = 256;
+
+    /// wrk runs whole seconds.
+    pub(super) fn seconds(round: Duration) -> u64 {
+        round.as_secs_f64().round().max(1.0) as u64
+    }
+
+    /// A Lua script sending each request with the next cookie of `cookies`.
+    fn script(cookies: &[String]) -> String {
+        let mut lua = String::from("local cookies = {\n");
+        for c in cookies {
+            let _ = writeln!(lua, "  {c:?},");
+        }
+        lua.push_str(
+            "}\nlocal i = 0\nrequest = function()\n  i = i + 1\n  \
+             return wrk.format(nil, nil, { [\"Cookie\"] = cookies[(i % #cookies) + 1] })\n\
+             end\n",
+        );
+        lua
+    }
+
+    /// Logs in `COOKIES` sessions on `client`'s server and writes the script for them.
+    async fn prepare(client: &Client, dir: &std::path::Path, i: usize) -> Res<std::path::PathBuf> {
+        let mut cookies = Vec::with_capacity(COOKIES);
+        let mut sender = connect(client.addr).await?;
+        for _ in 0..COOKIES {
+            let headers = send(&mut sender, "/login", None).await?;
+            if let Some(set) = headers.get(SET_COOKIE) {
+                let pair = set.to_str()?.split(';').next().unwrap_or_default();
+                cookies.push(pair.to_owned());
+            }
+        }
+        if cookies.is_empty() {
+            cookies.push("none=0".to_owned());
+        }
+        let path = dir.join(format!("app{i}.lua"));
+        std::fs::write(&path, script(&cookies))?;
+        Ok(path)
+    }
+
+    fn duration(text: &str) -> Option<Duration> {
+        let (number, unit) = text.split_at(text.find(|c: char| c.is_ascii_alphabetic())?);
+        let v: f64 = number.parse().ok()?;
+        let seconds = match unit {
+            "us" => v / 1e6,
+            "ms" => v / 1e3,
+            "s" => v,
+            "m" => v * 60.0,
+            _ => return None,
+        };
+        Some(Duration::from_secs_f64(seconds))
+    }
+
+    /// One wrk run: requests/s, p50, p99.
+    async fn run(
+        url: &str,
+        script: &std::path::Path,
+        tasks: usize,
+        secs: u64,
+    ) -> Res<(f64, Duration, Duration)> {
+        let output = tokio::process::Command::new("wrk")
+            .args([
+                "-t1",
+                &format!("-c{tasks}"),
+                &format!("-d{secs}s"),
+                "--latency",
+                "-s",
+            ])
+            .arg(script)
+            .arg(url)
+            .output()
+            .await
+            .map_err(|e| {
+                format!("cannot run wrk (install it, or use --load-generator hyper): {e}")
+            })?;
+        let text = String::from_utf8_lossy(&output.stdout);
+        if !output.status.success() {
+            return Err(format!(
+                "wrk failed: {text}{}",
+                String::from_utf8_lossy(&output.stderr)
+            )
+            .into());
+        }
+        let field = |prefix: &str| {
+            text.lines()
+                .map(str::trim)
+                .find_map(|l| l.strip_prefix(prefix))
+                .map(str::trim)
+        };
+        if let Some(n) = field("Non-2xx or 3xx responses:") {
+            return Err(format!("{url}: {n} requests failed").into());
+        }
+        if let Some(errors) = field("Socket errors:") {
+            return Err(format!("{url}: socket errors: {errors}").into());
+        }
+        let rps: f64 = field("Requests/sec:")
+            .and_then(|v| v.parse().ok())
+            .ok_or_else(|| format!("no Requests/sec in wrk's output: {text}"))?;
+        let p50 = field("50%").and_then(duration).unwrap_or_default();
+        let p99 = field("99%").and_then(duration).unwrap_or_default();
+        Ok((rps, p50, p99))
+    }
+
+    pub(super) async fn measure(args: &Args, apps: &[Arc<Client>]) -> Res<Vec<Comparison>> {
+        let dir = std::env::temp_dir().join(format!("session-bench-wrk-{}", std::process::id()));
+        std::fs::create_dir_all(&dir)?;
+        let mut scripts = Vec::new();
+        for (i, app) in apps.iter().enumerate() {
+            scripts.push(prepare(app, &dir, i).await?);
+        }
+        let secs = seconds(args.timing.round);
+        let mut comparisons = Vec::new();
+        for workload in [Workload::HttpRead, Workload::HttpWrite] {
+            let path = if workload == Workload::HttpRead {
+                "read"
+            } else {
+                "write"
+            };
+            for &tasks in &args.tasks {
+                eprintln!("[http/wrk] {} at {tasks} connections", workload.name());
+                let urls: Vec<String> = apps
+                    .iter()
+                    .map(|a| format!("http://{}/{path}", a.addr))
+                    .collect();
+                for (url, script) in urls.iter().zip(&scripts) {
+                    run(url, script, tasks, 1).await?;
+                }
+                let mut results: Vec<Measured> = apps
+                    .iter()
+                    .map(|a| Measured {
+                        label: a.label.clone(),
+                        role: a.role,
+                        throughput: vec![0.0; args.timing.rounds],
+                        latencies: Vec::new(),
+                        reported: Vec::new(),
+                    })
+                    .collect();
+                for round in 0..args.timing.rounds {
+                    for k in 0..apps.len() {
+                        let i = (round + k) % apps.len();
+                        let (rps, p50, p99) = run(&urls[i], &scripts[i], tasks, secs).await?;
+                        results[i].throughput[round] = rps;
+                        results[i].reported.push((p50, p99));
+                    }
+                }
+                comparisons.push(Comparison {
+                    workload,
+                    tasks,
+                    results,
+                });
+            }
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+        Ok(comparisons)
+    }
 }

@@ -18,7 +18,9 @@ pub(crate) fn object(i: usize, target: usize) -> Map<String, Json> {
 /// How many cart items make session 0 reach `target` bytes (computed once per size).
 fn items_for(target: usize) -> usize {
     static KNOWN: Mutex<Vec<(usize, usize)>> = Mutex::new(Vec::new());
-    let mut known = KNOWN.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let mut known = KNOWN
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     if let Some(&(_, n)) = known.iter().find(|(t, _)| *t == target) {
         return n;
     }
@@ -55,7 +57,7 @@ fn build(i: usize, items: usize) -> Map<String, Json> {
         "csrf": format!("{:0>43}", format!("t{i:x}Qz8LrV3kP0sWm")),
         "locale": "en-GB",
         "flash": "Your changes were saved.",
-        "prefs": { "theme": "dark", "page_size": 50, "beta": i % 2 == 0 },
+        "prefs": { "theme": "dark", "page_size": 50, "beta": i.is_multiple_of(2) },
         "cart": { "currency": "GBP", "coupon": null, "items": items },
         COUNTER: 0,
     });

@@ -29,27 +29,45 @@ pub(crate) async fn run(args: &Args, servers: &mut Servers, report: &mut Report)
     ));
     if args.wants(Backend::Memory) {
         resident_memory(args, report)?;
-        let mut subjects: Vec<Arc<dyn Subject>> = Vec::new();
+        let mut ours: Vec<Arc<dyn Subject>> = Vec::new();
+        let mut floor: Vec<Arc<dyn Subject>> = Vec::new();
         for &n in &counts {
             eprintln!("[scaling] memory: preparing {n} sessions");
-            let store = MemoryStore::with_max_capacity(2 * n as u64);
-            let label = format!("MemoryStore, {} sessions", thousands(n));
-            subjects.push(Arc::new(Ours::prepare(label, Arc::new(store), n, args.size).await?));
+            let capacity = 2 * n as u64;
+            let store = MemoryStore::with_max_capacity(capacity);
+            let label = format!("ours: MemoryStore, {} sessions", thousands(n));
+            ours.push(Arc::new(
+                Ours::prepare(label, Arc::new(store), n, args.size).await?,
+            ));
+            floor.push(Arc::new(
+                MokaFloor::prepare(n, args.size, capacity)
+                    .await?
+                    .with_sessions_in_label(),
+            ));
         }
-        by_count(report, "memory", &subjects, args.timing).await?;
+        by_count(report, "memory", &ours, &floor, args.timing).await?;
     }
     if args.wants(Backend::Redis) {
         let url = servers.redis(args).await?;
-        let mut subjects: Vec<Arc<dyn Subject>> = Vec::new();
-        for (db, &n) in counts.iter().enumerate() {
+        let mut ours: Vec<Arc<dyn Subject>> = Vec::new();
+        let mut floor: Vec<Arc<dyn Subject>> = Vec::new();
+        for (i, &n) in counts.iter().enumerate() {
             eprintln!("[scaling] redis: preparing {n} sessions");
-            // One database each, so that each count has a keyspace of its own size.
-            let store = RedisStore::new(&with_database(&url, db + 1)?).await?;
-            let label = format!("RedisStore, {} sessions (db {})", thousands(n), db + 1);
-            subjects.push(Arc::new(Ours::prepare(label, Arc::new(store), n, args.size).await?));
+            // A database per count and contender, so that each has a keyspace of its own size.
+            let (db_ours, db_floor) = (1 + 2 * i, 2 + 2 * i);
+            let store = RedisStore::new(&with_database(&url, db_ours)?).await?;
+            let label = format!("ours: RedisStore, {} sessions (db {db_ours})", thousands(n));
+            ours.push(Arc::new(
+                Ours::prepare(label, Arc::new(store), n, args.size).await?,
+            ));
+            let conn = Conn::standalone(&with_database(&url, db_floor)?).await?;
+            floor.push(Arc::new(
+                RedisFloor::prepare(conn, n, args.size)
+                    .await?
+                    .with_sessions_in_label(),
+            ));
         }
-        by_count(report, "redis", &subjects, args.timing).await?;
-        drop(subjects);
+        by_count(report, "redis", &ours, &floor, args.timing).await?;
     }
     if args.wants(Backend::Memory) {
         by_size(args, report, Backend::Memory, servers).await?;
@@ -72,11 +90,11 @@ fn counts(max: usize) -> Vec<usize> {
     counts
 }
 
-fn thousands(n: usize) -> String {
+pub(crate) fn thousands(n: usize) -> String {
     let s = n.to_string();
     let mut out = String::new();
     for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i) % 3 == 0 {
+        if i > 0 && (s.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(c);
@@ -93,31 +111,45 @@ fn with_database(url: &str, db: usize) -> Res<String> {
     Ok(format!("redis://{host}/{db}"))
 }
 
-/// Interleaved rounds over stores of different sizes; ratios to the smallest.
+/// Interleaved rounds over stores of different sizes, ours and the floor alike; each is
+/// compared with the same contender at the smallest count, and ours with the floor.
 async fn by_count(
     report: &mut Report,
     backend: &str,
-    subjects: &[Arc<dyn Subject>],
+    ours: &[Arc<dyn Subject>],
+    floor: &[Arc<dyn Subject>],
     timing: Timing,
 ) -> Res {
     let mut out = format!(
-        "### {backend}: session count\n\n| workload | sessions | cycles/s | p50 µs | p99 µs | \
-         / smallest, per round | median |\n|---|---|---:|---:|---:|---|---:|\n"
+        "### {backend}: session count\n\nEach contender at each count against itself at the \
+         smallest count, per round; and ours against the floor at the same count.\n\n\
+         | workload | contender | cycles/s | p50 µs | p99 µs | / smallest count, per round | \
+         median | ours / floor |\n|---|---|---:|---:|---:|---|---:|---:|\n"
     );
+    let subjects: Vec<Arc<dyn Subject>> = ours.iter().chain(floor).cloned().collect();
+    let k = ours.len();
     for workload in [Workload::Rw, Workload::Ro] {
         eprintln!("[scaling] {backend}: {} by session count", workload.name());
-        let c = compare(subjects, workload, TASKS, timing).await?;
-        let base = &c.results[0];
-        for m in &c.results {
-            let ratios: Vec<f64> = m
+        let c = compare(&subjects, workload, TASKS, timing).await?;
+        let per_round = |a: usize, b: usize| -> Vec<f64> {
+            c.results[a]
                 .throughput
                 .iter()
-                .zip(&base.throughput)
-                .map(|(a, b)| a / b)
-                .collect();
+                .zip(&c.results[b].throughput)
+                .map(|(x, y)| x / y)
+                .collect()
+        };
+        for (i, m) in c.results.iter().enumerate() {
+            let base = if i < k { 0 } else { k };
+            let ratios = per_round(i, base);
+            let to_floor = if i < k {
+                format!("**{:.2}**", median(&per_round(i, i + k)))
+            } else {
+                String::new()
+            };
             let _ = writeln!(
                 out,
-                "| {} | {} | {} | {} | {} | {} | **{:.2}** |",
+                "| {} | {} | {} | {} | {} | {} | **{:.2}** | {to_floor} |",
                 workload.name(),
                 m.label,
                 rate(m.median_throughput()),
@@ -131,19 +163,17 @@ async fn by_count(
                 median(&ratios),
             );
         }
-        if let Some(largest) = c.results.last() {
-            let ratios: Vec<f64> = largest
-                .throughput
-                .iter()
-                .zip(&base.throughput)
-                .map(|(a, b)| a / b)
-                .collect();
-            report.check(
-                format!("{backend} {} at {TASKS} tasks: {} / {}", workload.name(), largest.label, base.label),
-                Some(median(&ratios)),
-                0.8,
-            );
-        }
+        let largest = k - 1;
+        report.check(
+            format!(
+                "{backend} {} at {TASKS} tasks: {} / {}",
+                workload.name(),
+                c.results[largest].label,
+                c.results[0].label
+            ),
+            Some(median(&per_round(largest, 0))),
+            0.8,
+        );
     }
     report.text(&out);
     Ok(())
@@ -153,7 +183,7 @@ async fn by_count(
 async fn by_size(args: &Args, report: &mut Report, backend: Backend, servers: &mut Servers) -> Res {
     // Fewer, larger sessions: the point is their size, and 64 KiB times 10,000 per contender
     // would be gigabytes.
-    let n = args.sessions.min(2_000).max(TASKS);
+    let n = args.sessions.clamp(TASKS, 2_000);
     let mut out = format!(
         "### {}: session size\n\n{n} sessions per contender; bytes/s = cycles/s × encoded \
          session size.\n\n| workload | size | contender | cycles/s | bytes/s | p50 µs | p99 µs | \
@@ -183,8 +213,8 @@ async fn by_size(args: &Args, report: &mut Report, backend: Backend, servers: &m
             _ => {
                 let url = servers.redis(args).await?;
                 let store: Arc<dyn Store> =
-                    Arc::new(RedisStore::new(&with_database(&url, 4)?).await?);
-                let conn = Conn::standalone(&with_database(&url, 4)?).await?;
+                    Arc::new(RedisStore::new(&with_database(&url, 8)?).await?);
+                let conn = Conn::standalone(&with_database(&url, 9)?).await?;
                 vec![
                     Arc::new(Ours::prepare("ours: RedisStore", store, n, size).await?),
                     Arc::new(RedisFloor::prepare(conn, n, size).await?),

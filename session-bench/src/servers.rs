@@ -49,7 +49,11 @@ impl Servers {
     }
 
     pub(crate) async fn redis_cluster(&mut self, args: &Args) -> Res<Vec<String>> {
-        if let Some(urls) = args.redis_cluster_urls.clone().or_else(|| self.cluster.clone()) {
+        if let Some(urls) = args
+            .redis_cluster_urls
+            .clone()
+            .or_else(|| self.cluster.clone())
+        {
             return Ok(urls);
         }
         let c = start(

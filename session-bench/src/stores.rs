@@ -41,14 +41,18 @@ pub(crate) async fn run(args: &Args, servers: &mut Servers, report: &mut Report)
     ));
     for backend in args.backends.clone() {
         eprintln!("[stores] {}: preparing", backend.name());
-        let (mut subjects, note) = contenders(backend, args, servers).await.map_err(|e| {
-            format!("{}: {e}", backend.name())
-        })?;
+        let (mut subjects, note) = contenders(backend, args, servers)
+            .await
+            .map_err(|e| format!("{}: {e}", backend.name()))?;
         subjects.retain(|s| args.roles.contains(&s.role()));
         let mut comparisons = Vec::new();
         for workload in args.workloads.clone() {
             for &tasks in &args.tasks {
-                eprintln!("[stores] {}: {} at {tasks} tasks", backend.name(), workload.name());
+                eprintln!(
+                    "[stores] {}: {} at {tasks} tasks",
+                    backend.name(),
+                    workload.name()
+                );
                 let c = compare(&subjects, workload, tasks, args.timing)
                     .await
                     .map_err(|e| format!("{} {}: {e}", backend.name(), workload.name()))?;
@@ -115,7 +119,12 @@ async fn memory(args: &Args) -> Res<Contenders> {
          `HashMap`)."
     );
     Ok((
-        vec![Arc::new(ours), Arc::new(floor), Arc::new(moka), Arc::new(mem)],
+        vec![
+            Arc::new(ours),
+            Arc::new(floor),
+            Arc::new(moka),
+            Arc::new(mem),
+        ],
         note,
     ))
 }
@@ -124,9 +133,15 @@ async fn redis(args: &Args, urls: Vec<String>) -> Res<Contenders> {
     let (n, size) = (args.sessions, args.size);
     let cluster = urls.len() > 1;
     let (store, conn) = if cluster {
-        (RedisStore::cluster(urls.clone()).await?, Conn::cluster(&urls).await?)
+        (
+            RedisStore::cluster(urls.clone()).await?,
+            Conn::cluster(&urls).await?,
+        )
     } else {
-        (RedisStore::new(&urls[0]).await?, Conn::standalone(&urls[0]).await?)
+        (
+            RedisStore::new(&urls[0]).await?,
+            Conn::standalone(&urls[0]).await?,
+        )
     };
     let ours = Ours::prepare("ours: RedisStore", Arc::new(store), n, size).await?;
     let floor = RedisFloor::prepare(conn, n, size).await?;
@@ -136,12 +151,18 @@ async fn redis(args: &Args, urls: Vec<String>) -> Res<Contenders> {
         "{}. Ours: `RedisStore::{}` (one multiplexed connection; a hash per session, `HMGET` to \
          load, a Lua script to save and touch). Floor: `GET` + `SET .. PXAT` of the encoded \
          bytes under a string key, on one multiplexed redis-rs connection. ",
-        if cluster { "Redis Cluster, 3 masters" } else { "Redis, standalone" },
+        if cluster {
+            "Redis Cluster, 3 masters"
+        } else {
+            "Redis, standalone"
+        },
         if cluster { "cluster" } else { "new" },
     );
     #[cfg(feature = "tower-sessions-stores")]
     {
-        subjects.push(Arc::new(crate::subjects::ts_net::redis(&urls, n, size).await?));
+        subjects.push(Arc::new(
+            crate::subjects::ts_net::redis(&urls, n, size).await?,
+        ));
         note.push_str("tower-sessions: RedisStore 0.16 (fred 10, tower-sessions-core 0.14).");
     }
     #[cfg(not(feature = "tower-sessions-stores"))]
@@ -229,9 +250,14 @@ async fn sqlite(args: &Args) -> Res<Contenders> {
 
 async fn mongo(args: &Args, url: &str) -> Res<Contenders> {
     let (n, size) = (args.sessions, args.size);
-    let store = MongoStore::connect(url).await?.with_database("session_bench");
+    let store = MongoStore::connect(url)
+        .await?
+        .with_database("session_bench");
     store.migrate().await?;
-    store.collection().delete_many(mongodb::bson::doc! {}).await?;
+    store
+        .collection()
+        .delete_many(mongodb::bson::doc! {})
+        .await?;
     let ours = Ours::prepare("ours: MongoStore", Arc::new(store), n, size).await?;
     let floor = MongoFloor::prepare(url, n, size).await?;
     let note = String::from(

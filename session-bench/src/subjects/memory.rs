@@ -51,6 +51,7 @@ impl Expiry<Id, Arc<Entry>> for AtExpiry {
 pub(crate) struct MokaFloor {
     cache: Cache<Id, Arc<Entry>>,
     ids: Vec<Id>,
+    count_in_label: bool,
 }
 
 impl MokaFloor {
@@ -69,14 +70,31 @@ impl MokaFloor {
             cache.insert(id.clone(), Arc::new(entry)).await;
             ids.push(id);
         }
-        Ok(Self { cache, ids })
+        Ok(Self {
+            cache,
+            ids,
+            count_in_label: false,
+        })
+    }
+
+    /// Names the number of sessions in the label (for the scaling tables).
+    pub(crate) fn with_sessions_in_label(mut self) -> Self {
+        self.count_in_label = true;
+        self
     }
 }
 
 #[async_trait]
 impl Subject for MokaFloor {
     fn label(&self) -> String {
-        "floor: moka get (+ insert)".into()
+        if self.count_in_label {
+            format!(
+                "floor: moka, {} sessions",
+                crate::scaling::thousands(self.ids.len())
+            )
+        } else {
+            "floor: moka get (+ insert)".into()
+        }
     }
 
     fn role(&self) -> Role {

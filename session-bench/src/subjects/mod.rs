@@ -23,10 +23,10 @@ where
 {
     let mut set = JoinSet::new();
     for i in 0..n {
-        if set.len() >= parallel {
-            if let Some(done) = set.join_next().await {
-                done??;
-            }
+        if set.len() >= parallel
+            && let Some(done) = set.join_next().await
+        {
+            done??;
         }
         set.spawn(make(i));
     }

@@ -38,7 +38,10 @@ impl MongoFloor {
         collection.drop().await?;
         let ids: Arc<Vec<String>> = Arc::new((0..n).map(|_| Id::random().to_string()).collect());
         fill(n, 16, |i| {
-            let (collection, ids) = (collection.clone_with_type::<mongodb::bson::Document>(), Arc::clone(&ids));
+            let (collection, ids) = (
+                collection.clone_with_type::<mongodb::bson::Document>(),
+                Arc::clone(&ids),
+            );
             async move {
                 collection
                     .insert_one(doc! {

@@ -19,7 +19,9 @@ pub(crate) enum Conn {
 impl Conn {
     pub(crate) async fn standalone(url: &str) -> Res<Self> {
         let client = redis::Client::open(url)?;
-        Ok(Self::Standalone(client.get_multiplexed_async_connection().await?))
+        Ok(Self::Standalone(
+            client.get_multiplexed_async_connection().await?,
+        ))
     }
 
     pub(crate) async fn cluster(urls: &[String]) -> Res<Self> {
@@ -49,6 +51,7 @@ fn unix_millis(t: time::OffsetDateTime) -> i64 {
 pub(crate) struct RedisFloor {
     conn: Conn,
     keys: Vec<String>,
+    count_in_label: bool,
 }
 
 impl RedisFloor {
@@ -70,14 +73,31 @@ impl RedisFloor {
         })
         .await?;
         let keys = std::sync::Arc::try_unwrap(shared).unwrap_or_else(|s| (*s).clone());
-        Ok(Self { conn, keys })
+        Ok(Self {
+            conn,
+            keys,
+            count_in_label: false,
+        })
+    }
+
+    /// Names the number of sessions in the label (for the scaling tables).
+    pub(crate) fn with_sessions_in_label(mut self) -> Self {
+        self.count_in_label = true;
+        self
     }
 }
 
 #[async_trait]
 impl Subject for RedisFloor {
     fn label(&self) -> String {
-        "floor: redis-rs GET / SET / PEXPIREAT".into()
+        if self.count_in_label {
+            format!(
+                "floor: redis-rs, {} sessions",
+                crate::scaling::thousands(self.keys.len())
+            )
+        } else {
+            "floor: redis-rs GET / SET / PEXPIREAT".into()
+        }
     }
 
     fn role(&self) -> Role {

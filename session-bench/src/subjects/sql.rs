@@ -65,7 +65,9 @@ impl Dialect {
     }
 
     pub(crate) fn postgres() -> Self {
-        Self::new("postgres", "TEXT COLLATE \"C\"", "BYTEA", |i| format!("${i}"))
+        Self::new("postgres", "TEXT COLLATE \"C\"", "BYTEA", |i| {
+            format!("${i}")
+        })
     }
 
     pub(crate) fn mysql() -> Self {

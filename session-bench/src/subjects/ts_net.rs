@@ -36,7 +36,13 @@ pub(crate) async fn redis(
     let _connection_task = pool.connect();
     pool.wait_for_connect().await?;
     let label = format!("tower-sessions RedisStore (fred pool of {FRED_POOL})");
-    Ts14::prepare(label, tower_sessions_redis_store::RedisStore::new(pool), n, size).await
+    Ts14::prepare(
+        label,
+        tower_sessions_redis_store::RedisStore::new(pool),
+        n,
+        size,
+    )
+    .await
 }
 
 /// tower-sessions' PostgreSQL store on an sqlx 0.8 pool of `pool` connections.
