@@ -37,8 +37,10 @@ OPTIONS:
     --round-ms MS           length of one contender's run in a round (default 400)
     --warmup-ms MS          warm-up run per contender before the rounds (default 300)
     --workloads LIST        store workloads to run: rw, ro, touch (default: all three)
-    --contenders LIST       roles to run: ours, floor, peer (default: all; `ours` alone is the
-                            way to profile a store with perf)
+    --contenders LIST       roles to run: ours, floor, peer (tower-sessions, or axum without
+                            sessions), reference (the SQL and MongoDB floors without their
+                            expiry index) (default: all; `ours` alone is the way to profile a
+                            store with perf)
     --scale-max N           largest session count of the scaling run (default 1000000)
     --load-generator G      http suite: `wrk` (the wrk binary, one thread, rounds of whole
                             seconds; the default when wrk is installed, except with --quick)
@@ -151,7 +153,7 @@ impl Args {
             scale_max: 0,
             out: None,
             workloads: vec![Workload::Rw, Workload::Ro, Workload::Touch],
-            roles: vec![Role::Ours, Role::Floor, Role::Peer],
+            roles: vec![Role::Ours, Role::Floor, Role::Peer, Role::Reference],
             wrk: false,
         };
         let mut load_generator = None;
@@ -248,7 +250,8 @@ fn role(s: &str) -> Res<Role> {
         "ours" => Ok(Role::Ours),
         "floor" => Ok(Role::Floor),
         "peer" | "tower-sessions" => Ok(Role::Peer),
-        _ => Err(format!("unknown contender {s:?} (ours, floor, peer)").into()),
+        "reference" => Ok(Role::Reference),
+        _ => Err(format!("unknown contender {s:?} (ours, floor, peer, reference)").into()),
     }
 }
 

@@ -60,6 +60,8 @@ pub(crate) enum Role {
     Floor,
     /// Another library (tower-sessions), or the app without sessions.
     Peer,
+    /// A variant shown for context, with no target (the floor without its expiry index).
+    Reference,
 }
 
 /// One contender: something that can run a cycle of a workload on a prepared session.

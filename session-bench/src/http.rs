@@ -321,7 +321,8 @@ pub(crate) async fn run(args: &Args, servers: &mut Servers, report: &mut Report)
         connections,
     )
     .await?;
-    let subjects = vec![Arc::new(ours), Arc::clone(&bare), Arc::new(theirs)];
+    let mut subjects = vec![Arc::new(ours), Arc::clone(&bare), Arc::new(theirs)];
+    subjects.retain(|s| args.roles.contains(&s.role));
     let comparisons = measure(args, &subjects).await?;
     report.comparisons("memory store", "", &comparisons);
     for c in &comparisons {
@@ -360,7 +361,6 @@ pub(crate) async fn run(args: &Args, servers: &mut Servers, report: &mut Report)
             connections,
         )
         .await?;
-        #[cfg_attr(not(feature = "tower-sessions-stores"), allow(unused_mut))]
         let mut subjects = vec![Arc::new(ours), Arc::clone(&bare)];
         #[cfg(feature = "tower-sessions-stores")]
         {
@@ -378,6 +378,7 @@ pub(crate) async fn run(args: &Args, servers: &mut Servers, report: &mut Report)
             .await?;
             subjects.push(Arc::new(theirs));
         }
+        subjects.retain(|s| args.roles.contains(&s.role));
         let comparisons = measure(args, &subjects).await?;
         report.comparisons("Redis store", "", &comparisons);
     }

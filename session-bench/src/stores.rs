@@ -148,8 +148,8 @@ async fn redis(args: &Args, urls: Vec<String>) -> Res<Contenders> {
     #[cfg_attr(not(feature = "tower-sessions-stores"), allow(unused_mut))]
     let mut subjects: Vec<Arc<dyn Subject>> = vec![Arc::new(ours), Arc::new(floor)];
     let mut note = format!(
-        "{}. Ours: `RedisStore::{}` (one multiplexed connection; a hash per session, `HMGET` to \
-         load, a Lua script to save and touch). Floor: `GET` + `SET .. PXAT` of the encoded \
+        "{}. Ours: `RedisStore::{}` (one multiplexed connection; `GET` to load, one Lua script \
+         (`EVALSHA`) to save and one to touch: see session-redis's README). Floor: `GET` + `SET .. PXAT` of the encoded \
          bytes under a string key, on one multiplexed redis-rs connection. ",
         if cluster {
             "Redis Cluster, 3 masters"
@@ -179,12 +179,17 @@ async fn postgres(args: &Args, url: &str) -> Res<Contenders> {
     store.migrate().await?;
     let pool = store.pool().clone();
     let ours = Ours::prepare("ours: PostgresStore", Arc::new(store), n, size).await?;
-    let floor = SqlFloor::<sqlx::Postgres>::prepare(pool, Dialect::postgres(), n, size).await?;
+    let floor =
+        SqlFloor::<sqlx::Postgres>::prepare(pool.clone(), Dialect::postgres(), n, size).await?;
+    let bare = Dialect::postgres().without_expiry_index();
+    let bare = SqlFloor::<sqlx::Postgres>::prepare(pool, bare, n, size).await?;
     #[cfg_attr(not(feature = "tower-sessions-stores"), allow(unused_mut))]
-    let mut subjects: Vec<Arc<dyn Subject>> = vec![Arc::new(ours), Arc::new(floor)];
+    let mut subjects: Vec<Arc<dyn Subject>> = vec![Arc::new(ours), Arc::new(floor), Arc::new(bare)];
     let mut note = String::from(
         "PostgreSQL. Ours: `PostgresStore::connect` (sqlx pool of 10). Floor: `SELECT data` + \
-         `UPDATE` of the same bytes and expiry on that same pool. ",
+         `UPDATE` of the same bytes and expiry on that same pool, in a table with an index on \
+         the expiry as ours has (cleanup needs it); the reference is the same without that \
+         index. ",
     );
     #[cfg(feature = "tower-sessions-stores")]
     {
@@ -204,12 +209,16 @@ async fn mysql(args: &Args, url: &str) -> Res<Contenders> {
     store.migrate().await?;
     let pool = store.pool().clone();
     let ours = Ours::prepare("ours: MySqlStore", Arc::new(store), n, size).await?;
-    let floor = SqlFloor::<sqlx::MySql>::prepare(pool, Dialect::mysql(), n, size).await?;
+    let floor = SqlFloor::<sqlx::MySql>::prepare(pool.clone(), Dialect::mysql(), n, size).await?;
+    let bare = Dialect::mysql().without_expiry_index();
+    let bare = SqlFloor::<sqlx::MySql>::prepare(pool, bare, n, size).await?;
     #[cfg_attr(not(feature = "tower-sessions-stores"), allow(unused_mut))]
-    let mut subjects: Vec<Arc<dyn Subject>> = vec![Arc::new(ours), Arc::new(floor)];
+    let mut subjects: Vec<Arc<dyn Subject>> = vec![Arc::new(ours), Arc::new(floor), Arc::new(bare)];
     let mut note = String::from(
         "MariaDB. Ours: `MySqlStore::connect` (sqlx pool of 10). Floor: `SELECT data` + \
-         `UPDATE` of the same bytes and expiry on that same pool. ",
+         `UPDATE` of the same bytes and expiry on that same pool, in a table with an index on \
+         the expiry as ours has (cleanup needs it); the reference is the same without that \
+         index. ",
     );
     #[cfg(feature = "tower-sessions-stores")]
     {
@@ -238,14 +247,17 @@ async fn sqlite(args: &Args) -> Res<Contenders> {
     store.migrate().await?;
     let pool = store.pool().clone();
     let ours = Ours::prepare("ours: SqliteStore", Arc::new(store), n, size).await?;
-    let floor = SqlFloor::<sqlx::Sqlite>::prepare(pool, Dialect::sqlite(), n, size).await?;
+    let floor = SqlFloor::<sqlx::Sqlite>::prepare(pool.clone(), Dialect::sqlite(), n, size).await?;
+    let bare = Dialect::sqlite().without_expiry_index();
+    let bare = SqlFloor::<sqlx::Sqlite>::prepare(pool, bare, n, size).await?;
     let note = format!(
         "SQLite file {} (WAL). Ours: `SqliteStore::connect`. Floor: `SELECT data` + `UPDATE` \
-         on that same pool. tower-sessions' SqliteStore cannot be built next to ours: it needs \
+         on that same pool, in a table with an index on the expiry as ours has (cleanup needs \
+         it); the reference is the same without that index. tower-sessions' SqliteStore cannot be built next to ours: it needs \
          sqlx 0.8, whose libsqlite3-sys conflicts with sqlx 0.9's (both link `sqlite3`).",
         file.display()
     );
-    Ok((vec![Arc::new(ours), Arc::new(floor)], note))
+    Ok((vec![Arc::new(ours), Arc::new(floor), Arc::new(bare)], note))
 }
 
 async fn mongo(args: &Args, url: &str) -> Res<Contenders> {
@@ -259,12 +271,14 @@ async fn mongo(args: &Args, url: &str) -> Res<Contenders> {
         .delete_many(mongodb::bson::doc! {})
         .await?;
     let ours = Ours::prepare("ours: MongoStore", Arc::new(store), n, size).await?;
-    let floor = MongoFloor::prepare(url, n, size).await?;
+    let floor = MongoFloor::prepare(url, n, size, true).await?;
+    let bare = MongoFloor::prepare(url, n, size, false).await?;
     let note = String::from(
         "MongoDB, standalone. Ours: `MongoStore::connect` (driver pool, default size). Floor: \
          `find_one` of a live `_id` + `update_one` `$set` of the same bytes, on raw documents, \
-         own client. tower-sessions has no MongoDB store for core 0.14/0.15 among the ones the \
+         own client, in a collection with the TTL index on the expiry that ours has (native \
+         expiry needs it); the reference is the same without that index. tower-sessions has no MongoDB store for core 0.14/0.15 among the ones the \
          issue lists, so there is no third contender.",
     );
-    Ok((vec![Arc::new(ours), Arc::new(floor)], note))
+    Ok((vec![Arc::new(ours), Arc::new(floor), Arc::new(bare)], note))
 }

@@ -27,15 +27,30 @@ fn binary(bytes: Vec<u8>) -> Binary {
 pub(crate) struct MongoFloor {
     collection: Collection<RawDocumentBuf>,
     ids: Vec<String>,
+    ttl_index: bool,
 }
 
 impl MongoFloor {
-    pub(crate) async fn prepare(url: &str, n: usize, size: usize) -> Res<Self> {
+    /// `ttl_index`: whether the collection has the TTL index on the expiry that our store
+    /// creates (and any MongoDB session store needs, to expire sessions natively).
+    pub(crate) async fn prepare(url: &str, n: usize, size: usize, ttl_index: bool) -> Res<Self> {
         let client = mongodb::Client::with_uri_str(url).await?;
+        let name = if ttl_index { "floor" } else { "floor_noindex" };
         let collection = client
             .database("session_bench")
-            .collection::<RawDocumentBuf>("floor");
+            .collection::<RawDocumentBuf>(name);
         collection.drop().await?;
+        if ttl_index {
+            let model = mongodb::IndexModel::builder()
+                .keys(doc! { "e": 1 })
+                .options(
+                    mongodb::options::IndexOptions::builder()
+                        .expire_after(std::time::Duration::ZERO)
+                        .build(),
+                )
+                .build();
+            collection.create_index(model).await?;
+        }
         let ids: Arc<Vec<String>> = Arc::new((0..n).map(|_| Id::random().to_string()).collect());
         fill(n, 16, |i| {
             let (collection, ids) = (
@@ -55,18 +70,30 @@ impl MongoFloor {
         })
         .await?;
         let ids = Arc::try_unwrap(ids).unwrap_or_else(|s| (*s).clone());
-        Ok(Self { collection, ids })
+        Ok(Self {
+            collection,
+            ids,
+            ttl_index,
+        })
     }
 }
 
 #[async_trait]
 impl Subject for MongoFloor {
     fn label(&self) -> String {
-        "floor: driver find_one / update_one".into()
+        if self.ttl_index {
+            "floor: driver find_one / update_one".into()
+        } else {
+            "reference: the floor without the TTL index".into()
+        }
     }
 
     fn role(&self) -> Role {
-        Role::Floor
+        if self.ttl_index {
+            Role::Floor
+        } else {
+            Role::Reference
+        }
     }
 
     fn sessions(&self) -> usize {

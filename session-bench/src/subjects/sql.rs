@@ -10,8 +10,6 @@ use super::{an_hour_from_now, fill};
 use crate::harness::{Res, Role, Subject, Workload};
 use crate::payload;
 
-const TABLE: &str = "session_bench_floor";
-
 fn millis(t: time::OffsetDateTime) -> i64 {
     (t.unix_timestamp_nanos() / 1_000_000) as i64
 }
@@ -23,7 +21,9 @@ fn now_millis() -> i64 {
 /// The statements of one SQL dialect.
 pub(crate) struct Dialect {
     name: &'static str,
+    table: String,
     create: String,
+    index: Option<String>,
     insert: String,
     select: String,
     update: String,
@@ -32,12 +32,17 @@ pub(crate) struct Dialect {
 
 impl Dialect {
     fn new(name: &'static str, id_type: &str, blob: &str, p: fn(usize) -> String) -> Self {
+        const TABLE: &str = "session_bench_floor";
         Self {
             name,
+            table: TABLE.to_owned(),
             create: format!(
-                "CREATE TABLE IF NOT EXISTS {TABLE} (id {id_type} NOT NULL PRIMARY KEY, \
+                "CREATE TABLE {TABLE} (id {id_type} NOT NULL PRIMARY KEY, \
                  data {blob} NOT NULL, expires_at BIGINT NOT NULL)"
             ),
+            index: Some(format!(
+                "CREATE INDEX {TABLE}_expires ON {TABLE} (expires_at)"
+            )),
             insert: format!(
                 "INSERT INTO {TABLE} (id, data, expires_at) VALUES ({}, {}, {})",
                 p(1),
@@ -82,6 +87,22 @@ impl Dialect {
     pub(crate) fn sqlite() -> Self {
         Self::new("sqlite", "TEXT", "BLOB", |i| format!("?{i}"))
     }
+
+    /// The same statements on another table that has no index on `expires_at`.
+    pub(crate) fn without_expiry_index(self) -> Self {
+        let other = "session_bench_floor_noindex";
+        let swap = |s: &str| s.replace(&self.table, other);
+        Self {
+            name: self.name,
+            table: other.to_owned(),
+            create: swap(&self.create),
+            index: None,
+            insert: swap(&self.insert),
+            select: swap(&self.select),
+            update: swap(&self.update),
+            touch: swap(&self.touch),
+        }
+    }
 }
 
 /// The raw driver on the same pool as our store: `SELECT data` (ro), then `UPDATE` of the same
@@ -102,12 +123,20 @@ macro_rules! sql_floor {
                 size: usize,
             ) -> Res<Self> {
                 let sql = Arc::new(dialect);
-                sqlx::query(sqlx::AssertSqlSafe(format!("DROP TABLE IF EXISTS {TABLE}")))
-                    .execute(&pool)
-                    .await?;
+                sqlx::query(sqlx::AssertSqlSafe(format!(
+                    "DROP TABLE IF EXISTS {}",
+                    sql.table
+                )))
+                .execute(&pool)
+                .await?;
                 sqlx::query(sqlx::AssertSqlSafe(sql.create.clone()))
                     .execute(&pool)
                     .await?;
+                if let Some(index) = &sql.index {
+                    sqlx::query(sqlx::AssertSqlSafe(index.clone()))
+                        .execute(&pool)
+                        .await?;
+                }
                 let ids: Arc<Vec<String>> =
                     Arc::new((0..n).map(|_| Id::random().to_string()).collect());
                 fill(n, 16, |i| {
@@ -131,11 +160,19 @@ macro_rules! sql_floor {
         #[async_trait]
         impl Subject for SqlFloor<$db> {
             fn label(&self) -> String {
-                format!("floor: sqlx ({}) SELECT / UPDATE", self.sql.name)
+                if self.sql.index.is_some() {
+                    format!("floor: sqlx ({}) SELECT / UPDATE", self.sql.name)
+                } else {
+                    "reference: the floor without an index on expires_at".to_owned()
+                }
             }
 
             fn role(&self) -> Role {
-                Role::Floor
+                if self.sql.index.is_some() {
+                    Role::Floor
+                } else {
+                    Role::Reference
+                }
             }
 
             fn sessions(&self) -> usize {
