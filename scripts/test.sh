@@ -10,7 +10,8 @@
 #    caller is kept; else the official image is used when present or pullable; else a stand-in
 #    is built from Debian packages by scripts/test-images/build.sh (seconds when up to date).
 # 3. Tests: `cargo nextest run --workspace --all-features --no-fail-fast` (or `cargo test` when
-#    nextest is missing), then the doctests, which nextest does not run.
+#    nextest is missing), then the doctests, which nextest does not run, then the benchmark
+#    (session-bench) in quick mode so it cannot rot.
 # 4. Cleanup: removes the test containers this run leaked (a test process killed before its
 #    containers were dropped), stops the dockerd it started, prints how long each part took.
 #
@@ -79,4 +80,19 @@ else
   TEST_DETAIL="cargo test, doctests included"
 fi
 T_TESTS=$((SECONDS - t + ${t_unit:-0}))
+
+# The benchmark in quick mode, so it cannot rot: every store backend and the middleware, a few
+# seconds each, in the debug build the tests just made. Its numbers mean nothing here (debug
+# build, tiny rounds); the report goes to a file. The scaling suite is left out: in a debug build
+# its 64 KiB Redis rounds can exceed the benchmark's own time limits.
+t=$SECONDS
+BENCH_REPORT=target/session-bench-quick.md
+log "benchmark smoke run: cargo run -p session-bench --all-features -- stores http --quick"
+if cargo run -q -p session-bench --all-features -- stores http --quick --out "$BENCH_REPORT" >/dev/null; then
+  log "benchmark quick mode passed ($((SECONDS - t)) s; report in $BENCH_REPORT)"
+else
+  status=$?
+  log "benchmark quick mode FAILED"
+fi
+TEST_DETAIL="${TEST_DETAIL}, benchmark quick mode $((SECONDS - t)) s"
 exit "$status"
