@@ -19,7 +19,7 @@ SUITES (default: stores):
 
 OPTIONS:
     --quick                 a few seconds per backend (for CI): 1,000 sessions, tasks 1 and 16,
-                            2 rounds of 100 ms; scaling at 1k / 10k sessions
+                            2 rounds of 100 ms; scaling at 1k / 10k sessions and 4 tasks
     --backends LIST         comma-separated subset of: memory, redis, redis-cluster, postgres,
                             mariadb, sqlite, mongo (default: all)
     --skip LIST             backends to leave out (a backend that is neither skipped nor
@@ -267,4 +267,38 @@ fn list<T>(s: &str, each: impl Fn(&str) -> Res<T>) -> Res<Vec<T>> {
         .filter(|s| !s.is_empty())
         .map(each)
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Res<Option<Args>> {
+        Args::parse(args.iter().map(|s| (*s).to_owned()))
+    }
+
+    #[test]
+    fn quick_mode_shrinks_everything_and_uses_the_in_process_client() {
+        let a = parse(&["all", "--quick", "--skip", "mongo,sqlite"])
+            .expect("valid")
+            .expect("not help");
+        assert!(a.stores && a.scaling && a.http && a.quick && !a.wrk);
+        assert_eq!(a.sessions, 1_000);
+        assert_eq!(a.tasks, vec![1, 16]);
+        assert!(!a.wants(Backend::Mongo) && !a.wants(Backend::Sqlite));
+        assert!(a.wants(Backend::RedisCluster));
+    }
+
+    #[test]
+    fn defaults_and_mistakes() {
+        let a = parse(&["--load-generator", "hyper"])
+            .expect("valid")
+            .expect("not help");
+        assert!(a.stores && !a.scaling && !a.http);
+        assert_eq!((a.sessions, a.timing.rounds), (10_000, 10));
+        assert!(parse(&["--backends", "oracle"]).is_err());
+        assert!(parse(&["--tasks", "0"]).is_err());
+        assert!(parse(&["--sessions"]).is_err());
+        assert!(parse(&["--help"]).expect("valid").is_none());
+    }
 }

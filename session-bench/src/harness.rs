@@ -14,6 +14,17 @@ pub(crate) type BoxError = Box<dyn std::error::Error + Send + Sync>;
 /// A result whose error is [`BoxError`].
 pub(crate) type Res<T = ()> = Result<T, BoxError>;
 
+/// `e` prefixed with `what`, its causes spelled out (a string error has no `source`).
+pub(crate) fn context(what: impl std::fmt::Display, e: &BoxError) -> BoxError {
+    let mut message = format!("{what}: {e}");
+    let mut source = e.source();
+    while let Some(cause) = source {
+        message.push_str(&format!(": {cause}"));
+        source = cause.source();
+    }
+    message.into()
+}
+
 /// What one cycle does.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Workload {
@@ -349,4 +360,108 @@ pub(crate) fn table(comparisons: &[&Comparison]) -> String {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn measured(role: Role, throughput: Vec<f64>) -> Measured {
+        Measured {
+            label: format!("{role:?}"),
+            role,
+            throughput,
+            latencies: Vec::new(),
+            reported: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn median_of_odd_and_even_counts() {
+        assert_eq!(median(&[3.0, 1.0, 2.0]), 2.0);
+        assert_eq!(median(&[4.0, 1.0, 3.0, 2.0]), 2.5);
+        assert!(median(&[]).is_nan());
+    }
+
+    #[test]
+    fn ratios_pair_rounds_not_medians() {
+        let c = Comparison {
+            workload: Workload::Rw,
+            tasks: 1,
+            results: vec![
+                measured(Role::Ours, vec![10.0, 40.0, 30.0]),
+                measured(Role::Floor, vec![20.0, 40.0, 10.0]),
+            ],
+        };
+        assert_eq!(c.ratios(1), vec![0.5, 1.0, 3.0]);
+        assert_eq!(c.median_ratio(Role::Floor), Some(1.0));
+        assert_eq!(c.median_ratio(Role::Peer), None);
+    }
+
+    #[test]
+    fn percentiles_come_from_pooled_latencies_or_reported_ones() {
+        let mut m = measured(Role::Ours, vec![1.0]);
+        m.latencies = (1..=100).collect();
+        assert_eq!(m.percentile(0.5), Duration::from_nanos(51));
+        assert_eq!(m.percentile(0.99), Duration::from_nanos(99));
+        let mut r = measured(Role::Peer, vec![1.0]);
+        r.reported = vec![
+            (Duration::from_micros(5), Duration::from_micros(50)),
+            (Duration::from_micros(7), Duration::from_micros(70)),
+            (Duration::from_micros(6), Duration::from_micros(60)),
+        ];
+        assert_eq!(r.percentile(0.5), Duration::from_micros(6));
+        assert_eq!(r.percentile(0.99), Duration::from_micros(60));
+    }
+
+    /// Counts its cycles per slot.
+    struct Counter(Vec<std::sync::atomic::AtomicU64>);
+
+    #[async_trait]
+    impl Subject for Counter {
+        fn label(&self) -> String {
+            "counter".into()
+        }
+        fn role(&self) -> Role {
+            Role::Ours
+        }
+        fn sessions(&self) -> usize {
+            self.0.len()
+        }
+        async fn cycle(&self, _: Workload, task: usize, slot: usize, _: u64) -> Res {
+            if slot % 4 != task {
+                return Err(format!("task {task} got slot {slot}").into());
+            }
+            self.0[slot].fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            tokio::task::yield_now().await;
+            Ok(())
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn tasks_keep_to_their_own_sessions_and_cover_them() {
+        let counter = Arc::new(Counter((0..40).map(|_| 0.into()).collect()));
+        let run = run(
+            Arc::clone(&counter) as Arc<dyn Subject>,
+            Workload::Rw,
+            4,
+            Duration::from_millis(50),
+        )
+        .await
+        .expect("no task may touch another task's session");
+        let total: u64 = counter
+            .0
+            .iter()
+            .map(|c| c.load(std::sync::atomic::Ordering::Relaxed))
+            .sum();
+        assert_eq!(run.cycles, total);
+        assert_eq!(run.latencies.len() as u64, total);
+        assert!(
+            counter
+                .0
+                .iter()
+                .all(|c| c.load(std::sync::atomic::Ordering::Relaxed) > 0),
+            "every session is visited"
+        );
+    }
 }

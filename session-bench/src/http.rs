@@ -570,4 +570,27 @@ mod wrk {
         let _ = std::fs::remove_dir_all(&dir);
         Ok(comparisons)
     }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        #[test]
+        fn wrk_durations_parse_with_their_units() {
+            assert_eq!(duration("123.00us"), Some(Duration::from_micros(123)));
+            assert_eq!(duration("1.50ms"), Some(Duration::from_micros(1500)));
+            assert_eq!(duration("2.00s"), Some(Duration::from_secs(2)));
+            assert_eq!(duration("7"), None);
+        }
+
+        #[test]
+        fn the_script_cycles_through_every_cookie() {
+            let lua = script(&["sid=a".to_owned(), "sid=b".to_owned()]);
+            assert!(
+                lua.contains("\"sid=a\",") && lua.contains("\"sid=b\","),
+                "{lua}"
+            );
+            assert!(lua.contains("cookies[(i % #cookies) + 1]"), "{lua}");
+        }
+    }
 }

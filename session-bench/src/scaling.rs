@@ -20,10 +20,19 @@ use crate::subjects::redis::{Conn, RedisFloor};
 /// Tasks of the scaling runs: the middle of the store suite's range.
 const TASKS: usize = 16;
 
+/// Tasks in quick mode, which may run in a debug build on a busy machine: fewer operations in
+/// flight keep each one well inside the stores' time limits with 64 KiB sessions.
+const QUICK_TASKS: usize = 4;
+
+fn tasks(args: &Args) -> usize {
+    if args.quick { QUICK_TASKS } else { TASKS }
+}
+
 pub(crate) async fn run(args: &Args, servers: &mut Servers, report: &mut Report) -> Res {
     let counts = counts(args.scale_max);
     report.text(&format!(
-        "## Scaling\n\nrw and ro cycles at {TASKS} tasks, {} interleaved rounds of {} ms.\n",
+        "## Scaling\n\nrw and ro cycles at {} tasks, {} interleaved rounds of {} ms.\n",
+        tasks(args),
         args.timing.rounds,
         args.timing.round.as_millis()
     ));
@@ -45,7 +54,7 @@ pub(crate) async fn run(args: &Args, servers: &mut Servers, report: &mut Report)
                     .with_sessions_in_label(),
             ));
         }
-        by_count(report, "memory", &ours, &floor, args.timing).await?;
+        by_count(report, "memory", &ours, &floor, args.timing, tasks(args)).await?;
     }
     if args.wants(Backend::Redis) {
         let url = servers.redis(args).await?;
@@ -67,7 +76,7 @@ pub(crate) async fn run(args: &Args, servers: &mut Servers, report: &mut Report)
                     .with_sessions_in_label(),
             ));
         }
-        by_count(report, "redis", &ours, &floor, args.timing).await?;
+        by_count(report, "redis", &ours, &floor, args.timing, tasks(args)).await?;
     }
     if args.wants(Backend::Memory) {
         by_size(args, report, Backend::Memory, servers).await?;
@@ -119,6 +128,7 @@ async fn by_count(
     ours: &[Arc<dyn Subject>],
     floor: &[Arc<dyn Subject>],
     timing: Timing,
+    tasks: usize,
 ) -> Res {
     let mut out = format!(
         "### {backend}: session count\n\nEach contender at each count against itself at the \
@@ -130,7 +140,7 @@ async fn by_count(
     let k = ours.len();
     for workload in [Workload::Rw, Workload::Ro] {
         eprintln!("[scaling] {backend}: {} by session count", workload.name());
-        let c = compare(&subjects, workload, TASKS, timing).await?;
+        let c = compare(&subjects, workload, tasks, timing).await?;
         let per_round = |a: usize, b: usize| -> Vec<f64> {
             c.results[a]
                 .throughput
@@ -166,7 +176,7 @@ async fn by_count(
         let largest = k - 1;
         report.check(
             format!(
-                "{backend} {} at {TASKS} tasks: {} / {}",
+                "{backend} {} at {tasks} tasks: {} / {}",
                 workload.name(),
                 c.results[largest].label,
                 c.results[0].label
@@ -184,6 +194,7 @@ async fn by_size(args: &Args, report: &mut Report, backend: Backend, servers: &m
     // Fewer, larger sessions: the point is their size, and 64 KiB times 10,000 per contender
     // would be gigabytes.
     let n = args.sessions.clamp(TASKS, 2_000);
+    let tasks = tasks(args);
     let mut out = format!(
         "### {}: session size\n\n{n} sessions per contender; bytes/s = cycles/s × encoded \
          session size.\n\n| workload | size | contender | cycles/s | bytes/s | p50 µs | p99 µs | \
@@ -222,7 +233,7 @@ async fn by_size(args: &Args, report: &mut Report, backend: Backend, servers: &m
             }
         };
         for workload in [Workload::Rw, Workload::Ro] {
-            let c: Comparison = compare(&subjects, workload, TASKS, args.timing).await?;
+            let c: Comparison = compare(&subjects, workload, tasks, args.timing).await?;
             let to_floor = c.median_ratio(crate::harness::Role::Floor);
             for m in &c.results {
                 let _ = writeln!(
@@ -300,4 +311,29 @@ pub(crate) async fn probe(n: usize, size: usize) -> Res {
         per / encoded as f64,
     );
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn database_numbers_replace_the_url_path() {
+        assert_eq!(
+            with_database("redis://127.0.0.1:6379", 3).expect("url"),
+            "redis://127.0.0.1:6379/3"
+        );
+        assert_eq!(
+            with_database("redis://127.0.0.1:6379/0", 5).expect("url"),
+            "redis://127.0.0.1:6379/5"
+        );
+        assert!(with_database("rediss://host", 1).is_err());
+    }
+
+    #[test]
+    fn counts_have_at_least_two_points() {
+        assert_eq!(counts(1_000_000), vec![10_000, 100_000, 1_000_000]);
+        assert_eq!(counts(10_000), vec![1_000, 10_000]);
+        assert_eq!(thousands(1_234_567), "1,234,567");
+    }
 }

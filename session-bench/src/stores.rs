@@ -8,7 +8,7 @@ use session_redis::RedisStore;
 use session_sqlx::{MySqlStore, PostgresStore, SqliteStore};
 
 use crate::args::{Args, Backend};
-use crate::harness::{Res, Subject, compare};
+use crate::harness::{Res, Subject, compare, context};
 use crate::report::Report;
 use crate::servers::Servers;
 use crate::subjects::memory::MokaFloor;
@@ -43,7 +43,7 @@ pub(crate) async fn run(args: &Args, servers: &mut Servers, report: &mut Report)
         eprintln!("[stores] {}: preparing", backend.name());
         let (mut subjects, note) = contenders(backend, args, servers)
             .await
-            .map_err(|e| format!("{}: {e}", backend.name()))?;
+            .map_err(|e| context(backend.name(), &e))?;
         subjects.retain(|s| args.roles.contains(&s.role()));
         let mut comparisons = Vec::new();
         for workload in args.workloads.clone() {
@@ -55,7 +55,7 @@ pub(crate) async fn run(args: &Args, servers: &mut Servers, report: &mut Report)
                 );
                 let c = compare(&subjects, workload, tasks, args.timing)
                     .await
-                    .map_err(|e| format!("{} {}: {e}", backend.name(), workload.name()))?;
+                    .map_err(|e| context(format!("{} {}", backend.name(), workload.name()), &e))?;
                 comparisons.push(c);
             }
         }
