@@ -6,8 +6,6 @@ use std::sync::Arc;
 
 use session_core::Store;
 
-#[cfg(feature = "containers")]
-pub mod containers;
 mod rules;
 
 pub use rules::*;

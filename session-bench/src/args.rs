@@ -48,7 +48,7 @@ OPTIONS:
     --out FILE              also write the markdown report to FILE
     -h, --help              this text
 
-Containers come from session_conformance::containers: set TC_IMAGE_REDIS, TC_IMAGE_POSTGRES,
+Containers come from session_testcontainers: set TC_IMAGE_REDIS, TC_IMAGE_POSTGRES,
 TC_IMAGE_MARIADB, TC_IMAGE_MONGO to use other images.";
 
 /// A backend the store suite can run.

@@ -2,7 +2,7 @@
 
 use std::future::Future;
 
-use session_conformance::containers;
+use session_testcontainers as containers;
 
 use crate::args::Args;
 use crate::harness::Res;

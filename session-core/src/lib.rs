@@ -1,16 +1,18 @@
 #![doc = include_str!("../README.md")]
 
 pub mod cleanup;
+pub mod clock;
 pub mod codec;
 mod error;
 mod id;
 mod record;
 mod store;
 
+pub use clock::{Clock, SystemClock};
 pub use codec::{Codec, Json, MessagePack};
-pub use error::{BoxError, Error, Result, Timeout};
+pub use error::{BoxError, DEFAULT_TIMEOUT, Error, Result, Timeout, check_timeout, timed};
 pub use id::{Id, InvalidId};
-pub use record::{Data, Record, Value, now, truncate_to_millis};
+pub use record::{Data, MAX_VERSION, Record, Value, check_version, now, truncate_to_millis};
 pub use store::{DEFAULT_BATCH, ExpiredDeletion, Store};
 
 // Public types stay usable across threads and in `Arc<dyn Store>`.

@@ -64,6 +64,21 @@ impl Record {
         }
     }
 
+    /// The version a successful [`Store::save`](crate::Store::save) of this record stores:
+    /// `version + 1`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::VersionOutOfRange`] if `version` is [`MAX_VERSION`] or above: there is no
+    /// next version, and the save must write nothing.
+    pub fn next_version(&self) -> Result<u64> {
+        check_version(self.version)?;
+        if self.version == MAX_VERSION {
+            return Err(Error::VersionOutOfRange(self.version));
+        }
+        Ok(self.version + 1)
+    }
+
     /// Whether the record has expired at `now` (expiry is exclusive: a record expiring at
     /// exactly `now` is expired).
     #[must_use]
@@ -76,6 +91,22 @@ impl Record {
     pub fn is_expired(&self) -> bool {
         self.is_expired_at(OffsetDateTime::now_utc())
     }
+}
+
+/// The largest version a store keeps: `i64::MAX`, what every backend stores natively (SQL
+/// `BIGINT`, BSON `int64`). See the [contract](crate::Store#contract).
+pub const MAX_VERSION: u64 = i64::MAX as u64;
+
+/// Checks that `version` is within `0..=MAX_VERSION`, as `create` must before writing.
+///
+/// # Errors
+///
+/// [`Error::VersionOutOfRange`] otherwise.
+pub fn check_version(version: u64) -> Result<u64> {
+    if version > MAX_VERSION {
+        return Err(Error::VersionOutOfRange(version));
+    }
+    Ok(version)
 }
 
 /// The current time in UTC, truncated to whole milliseconds (the precision every store keeps).

@@ -15,16 +15,19 @@ use crate::{Id, Record, Result};
 /// # Contract
 ///
 /// Every implementation must follow these rules; the `session-conformance` crate checks each of
-/// them against a real backend, one named test per rule.
+/// them against a real backend, one named test per rule (the rules in italics). Each rule is
+/// proven able to fail: the suite's self-test plants one bug per rule in a reference store and
+/// checks that the rule catches it.
 ///
 /// - **`create`** inserts only. If a *live* record with the same id exists it fails with
 ///   [`Error::AlreadyExists`](crate::Error::AlreadyExists) and leaves that record untouched.
-///   It is atomic: of any number of concurrent `create`s of one id, exactly one succeeds. A
-///   record with the same id that has *expired* (whether or not the backend has removed it yet)
-///   does not block `create`. The stored version is the record's version.
+///   It is atomic: of any number of concurrent `create`s of one id, exactly one succeeds, also
+///   when the id holds an expired record. A record with the same id that has *expired* (whether
+///   or not the backend has removed it yet) does not block `create`. The stored version is the
+///   record's version.
 ///   *Suite: `create_then_load_round_trips`, `create_existing_live_id_fails`,
 ///   `concurrent_creates_exactly_one_wins`, `create_over_expired_record_succeeds`,
-///   `create_after_delete_succeeds`.*
+///   `concurrent_creates_over_expired_record_exactly_one_wins`, `create_after_delete_succeeds`.*
 /// - **`load`** returns the live record (id, data, `created_at`, `expires_at`, `version` as
 ///   stored) or `None`. It never returns an expired record, whether or not the backend's own
 ///   cleanup has run yet. An unknown id is `Ok(None)`, not an error.
@@ -32,29 +35,59 @@ use crate::{Id, Record, Result};
 ///   `large_record_round_trips`, `unicode_and_binary_values_round_trip`,
 ///   `thousand_records_coexist`.*
 /// - **`save`** replaces the data and `expires_at` of an existing live record **only if its stored
-///   version equals `record.version`**; the stored version becomes `record.version + 1`
-///   (`created_at` is kept as stored). If the versions differ it fails with
-///   [`Error::Conflict`](crate::Error::Conflict) and changes nothing; if there is no live record it
-///   fails with [`Error::NotFound`](crate::Error::NotFound). A write is never dropped silently.
-///   *Suite: `save_current_version_bumps_version`, `save_stale_version_conflicts`,
-///   `save_after_delete_is_not_found`, `save_unknown_id_is_not_found`,
-///   `save_over_expired_record_is_not_found`, `concurrent_saves_of_one_version_exactly_one_wins`.*
+///   version equals `record.version`**; the stored version becomes `record.version + 1`, and the
+///   stored `created_at` is kept whatever the record passed in carries. If the versions differ
+///   it fails with [`Error::Conflict`](crate::Error::Conflict) and changes nothing; if there is
+///   no live record it fails with [`Error::NotFound`](crate::Error::NotFound) and creates
+///   nothing, also when a `delete` runs concurrently. A write is never dropped silently.
+///   *Suite: `save_current_version_bumps_version`, `save_keeps_stored_created_at`,
+///   `save_stale_version_conflicts`, `save_after_delete_is_not_found`,
+///   `save_unknown_id_is_not_found`, `save_over_expired_record_is_not_found`,
+///   `concurrent_saves_of_one_version_exactly_one_wins`, `save_racing_delete_never_revives`.*
 /// - **`touch`** moves the `expires_at` of a live record without rewriting its data and without
-///   changing its version, and returns whether the record existed. Touching to an instant in the
-///   past makes the record unloadable.
-///   *Suite: `touch_moves_expiry_only`, `touch_unknown_id_reports_absence`,
+///   changing its version, and returns whether the record was live. A `touch` that runs
+///   concurrently with a `save` never puts back the data the `save` replaced. Touching a live
+///   record to an instant in the past returns `true` and makes the record unloadable.
+///   *Suite: `touch_moves_expiry_only`, `touch_racing_save_keeps_saved_data`,
+///   `touch_unknown_id_reports_absence`, `touch_into_past_reports_presence`,
 ///   `touch_into_past_makes_record_unloadable`.*
 /// - **`delete`** removes the record; deleting an unknown id succeeds.
 ///   *Suite: `delete_removes`, `delete_unknown_id_is_ok`.*
-/// - **Instants** are preserved to at least the millisecond (see [`crate::now`]).
-/// - **Expiry**: a record is expired at and after its `expires_at`. Backends with native expiry
-///   (Redis TTLs, MongoDB TTL indexes, moka) use it; the others also implement
-///   [`ExpiredDeletion`] so a cleanup task can remove expired rows.
-///   *Suite: `expires_in_real_time`.*
+/// - **Versions** are in `0..=`[`MAX_VERSION`](crate::MAX_VERSION) (`i64::MAX`, what every
+///   backend stores natively). `create` of a record with a larger version, and `save` of a
+///   record at `MAX_VERSION` (which has no successor), fail with
+///   [`Error::VersionOutOfRange`](crate::Error::VersionOutOfRange) and write nothing
+///   ([`check_version`](crate::check_version), [`Record::next_version`]).
+///   *Suite: `create_beyond_max_version_is_refused`, `save_at_max_version_is_refused`.*
+/// - **Instants** are preserved to at least the millisecond (see [`crate::now`];
+///   [`clock::unix_millis`](crate::clock::unix_millis) is the stored form).
+/// - **Expiry**: a record is expired at and after its `expires_at`. **One clock decides**: a
+///   backend that has a clock (SQL `now()`, Redis TTLs and `TIME`, MongoDB `$$NOW`) decides
+///   whether a record is expired, in the same statement or script that acts on it, in `load`,
+///   `create`, `save`, `touch` and cleanup alike; the app's [`Clock`](crate::Clock) only
+///   computes new `expires_at` values. App servers whose clocks disagree by minutes then agree
+///   on which sessions are live: one running fast neither hides nor deletes live sessions, one
+///   running slow never revives expired ones. A store without a clock of its own (in-process
+///   memory) uses the app's clock. Backends with native expiry (Redis TTLs, MongoDB TTL
+///   indexes, moka) use it; the others also implement [`ExpiredDeletion`] so a cleanup task can
+///   remove expired rows.
+///   *Suite: `expires_in_real_time`; with `skew_tests!`: `fast_host_loads_live_sessions`,
+///   `fast_host_touches_and_saves_live_sessions`, `fast_host_cannot_create_over_live_sessions`,
+///   `slow_host_never_loads_expired_sessions`,
+///   `slow_host_never_touches_or_saves_expired_sessions`,
+///   `slow_host_creates_over_expired_sessions`.*
 /// - **Errors**: backend failures are [`Error::Backend`](crate::Error::Backend) with the driver's
-///   error as `source`, returned in bounded time (operations have timeouts); stored bytes that do
-///   not decode are [`Error::Decode`](crate::Error::Decode). Nothing panics on input a user or a
-///   server controls.
+///   error as `source`, returned in bounded time: every operation has a time limit (default
+///   [`DEFAULT_TIMEOUT`](crate::DEFAULT_TIMEOUT); a zero limit is refused when the store is
+///   built, see [`check_timeout`](crate::check_timeout)), and the store works again once the
+///   backend answers, without being rebuilt. Contention the backend resolves by aborting a
+///   transaction (deadlock, serialization failure) is retried a bounded number of times, then
+///   reported as [`Error::Contention`](crate::Error::Contention). Stored data that does not
+///   decode, including a stored column of the wrong type, is [`Error::Decode`](crate::Error::Decode).
+///   A record larger than the backend accepts is [`Error::TooLarge`](crate::Error::TooLarge),
+///   found before the round trip. Nothing panics on input a user or a server controls.
+///   *Suite, with `outage_tests!`: `paused_backend_fails_every_operation_in_time`,
+///   `backend_recovers_after_outage`.*
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
     /// Inserts a new record; see the [contract](Store#contract).
@@ -125,6 +158,17 @@ forward_store!(Arc, Box);
 /// Removal of expired records, for backends without native expiry (SQL databases).
 ///
 /// [`cleanup::spawn`](crate::cleanup::spawn) runs it periodically.
+///
+/// # Contract
+///
+/// - A batch deletes only records that are expired **by the backend's clock** (the same clock
+///   [`Store`] decides expiry with), never a live one, whatever the app server's clock says.
+/// - A batch deletes at most `limit` records and returns how many it deleted.
+/// - Batches repeated until one returns less than its limit leave no expired record behind.
+///
+/// *Suite, with `cleanup_tests!`: `cleanup_removes_every_expired_record`,
+/// `cleanup_honours_batch_limit`, `cleanup_never_deletes_live_records`,
+/// `cleanup_on_fast_host_keeps_live_records`.*
 #[async_trait]
 pub trait ExpiredDeletion: Send + Sync + 'static {
     /// Deletes at most `limit` expired records and returns how many it deleted.

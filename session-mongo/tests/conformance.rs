@@ -1,8 +1,8 @@
 //! The whole conformance suite against `MongoStore` on a MongoDB container (the image named by
 //! `TC_IMAGE_MONGO`, by default the official `mongo`).
 
-use session_conformance::containers::{self, Container};
 use session_mongo::MongoStore;
+use session_testcontainers::{self as containers, Container};
 
 async fn setup() -> (MongoStore, Container) {
     let container = containers::mongo().await;

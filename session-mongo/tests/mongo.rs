@@ -8,9 +8,9 @@ use mongodb::IndexModel;
 use mongodb::bson::spec::BinarySubtype;
 use mongodb::bson::{Binary, Bson, DateTime, Document, doc};
 use mongodb::options::IndexOptions;
-use session_conformance::containers::{self, Container};
 use session_core::{Codec, Error, Id, MessagePack, Record, Store, Timeout, now};
 use session_mongo::MongoStore;
+use session_testcontainers::{self as containers, Container};
 
 /// How long a failing call may take before the test calls it a hang: far above every timeout
 /// the store is configured with, so it only catches a store that never answers.

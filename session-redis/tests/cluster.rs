@@ -3,9 +3,9 @@
 //! script cache on every node.
 
 use redis::cluster::ClusterClient;
-use session_conformance::containers::{self, RedisCluster};
 use session_core::{Id, Record, Store};
 use session_redis::RedisStore;
+use session_testcontainers::{self as containers, RedisCluster};
 
 async fn setup() -> (RedisStore, RedisCluster) {
     let cluster = containers::redis_cluster().await;

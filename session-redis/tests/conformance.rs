@@ -1,7 +1,7 @@
 //! The whole conformance suite against a standalone Redis in a container.
 
-use session_conformance::containers::{self, Container};
 use session_redis::RedisStore;
+use session_testcontainers::{self as containers, Container};
 
 async fn setup() -> (RedisStore, Container) {
     let container = containers::redis().await;

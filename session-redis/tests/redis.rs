@@ -5,9 +5,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use redis::aio::MultiplexedConnection;
-use session_conformance::containers::{self, Container};
 use session_core::{Codec, Error, Id, Json, Record, Store, Timeout, now};
 use session_redis::RedisStore;
+use session_testcontainers::{self as containers, Container};
 
 const HOUR: time::Duration = time::Duration::hours(1);
 

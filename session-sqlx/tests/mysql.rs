@@ -6,9 +6,9 @@ mod common;
 
 use std::time::Duration;
 
-use session_conformance::containers::{self, Container};
 use session_core::{Error, Store};
 use session_sqlx::MySqlStore;
+use session_testcontainers::{self as containers, Container};
 use sqlx::Row as _;
 use sqlx::mysql::{MySqlConnectOptions, MySqlPoolOptions};
 

@@ -6,9 +6,9 @@ mod common;
 
 use std::time::Duration;
 
-use session_conformance::containers::{self, Container};
 use session_core::{Error, Store};
 use session_sqlx::PostgresStore;
+use session_testcontainers::{self as containers, Container};
 use sqlx::Executor as _;
 use sqlx::postgres::PgPoolOptions;
 

@@ -8,8 +8,8 @@ use std::sync::Arc;
 use session_core::Store;
 use session_redis::RedisStore;
 
-async fn redis() -> (Arc<dyn Store>, session_conformance::containers::Container) {
-    let container = session_conformance::containers::redis().await;
+async fn redis() -> (Arc<dyn Store>, session_testcontainers::Container) {
+    let container = session_testcontainers::redis().await;
     let store = RedisStore::new(container.url())
         .await
         .unwrap_or_else(|e| panic!("cannot connect to Redis at {}: {e:?}", container.url()));

@@ -5,7 +5,7 @@ mod common;
 
 use common::{open, tutorial_flow};
 #[allow(unused_imports)] // every container test may be left out by features
-use session_conformance::containers;
+use session_testcontainers as containers;
 
 #[tokio::test]
 async fn memory() {

@@ -5,11 +5,11 @@
 //! and return a [`Container`] whose [`url`](Container::url) reaches it through `127.0.0.1`.
 //! [`redis_cluster`] starts a three-master Redis Cluster. The container lives as long as the
 //! returned value: keep it alive for the whole test (the second half of a
-//! [`store_tests!`](crate::store_tests) setup's return value is the place), and never in a
+//! `session_conformance::store_tests!` setup's return value is the place), and never in a
 //! `static`, which is never dropped and so leaks the container.
 //!
 //! ```no_run
-//! use session_conformance::containers;
+//! use session_testcontainers as containers;
 //!
 //! # async fn demo() {
 //! let server = containers::postgres().await;
@@ -602,7 +602,7 @@ fn start_advice(
            container registry, build the stand-ins with `bash scripts/test-images/build.sh` and \
            set {var}=tc-local/{short} (scripts/test.sh does both).\n\
          - Another image must print the official image's readiness lines (see the \
-           session_conformance::containers documentation).{log_tail}",
+           session_testcontainers documentation).{log_tail}",
         var = service.image_var,
         default = service.default_image,
         short = service.default_image,

@@ -1,14 +1,13 @@
 //! The container fixtures, proven with each server's own client: connect, write, read, and
 //! survive the faults the fixtures offer (stop/start, pause/unpause) on the same URL.
-//! Run with `--features containers` and a running Docker (see `scripts/test.sh`).
-#![cfg(feature = "containers")]
+//! Needs a running Docker (see `scripts/test.sh`).
 
 use std::collections::BTreeSet;
 use std::time::Duration;
 
 use mongodb::bson::{Document, doc};
 use redis::AsyncCommands;
-use session_conformance::containers;
+use session_testcontainers as containers;
 use sqlx::Row;
 
 /// Long enough for a healthy server on a busy machine, short enough to tell a frozen one.
