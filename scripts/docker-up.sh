@@ -18,7 +18,7 @@ docker_install
 docker_start
 [ -z "$STARTED_DOCKERD" ] || log "dockerd started (pid $STARTED_DOCKERD); it keeps running"
 select_images
-for var in TC_IMAGE_REDIS TC_IMAGE_POSTGRES TC_IMAGE_MARIADB TC_IMAGE_MONGO; do
+while read -r var; do
   printf 'export %s=%q\n' "$var" "${!var}"
-done
+done < <(image_variables)
 echo 'export TESTCONTAINERS_HOST_OVERRIDE=127.0.0.1'

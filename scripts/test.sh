@@ -6,9 +6,10 @@
 # 1. Packages and Docker: installs docker.io (and chromium with chromium-driver, for the
 #    example's browser test) with apt when missing (needs root), starts dockerd when none
 #    answers (the one it started is stopped at the end).
-# 2. Images: for each of Redis, PostgreSQL, MariaDB and MongoDB, a TC_IMAGE_* value set by the
-#    caller is kept; else the official image is used when present or pullable; else a stand-in
-#    is built from Debian packages by scripts/test-images/build.sh (seconds when up to date).
+# 2. Images: for each service of session-testcontainers/images.txt (Redis, PostgreSQL, MariaDB,
+#    MongoDB), a TC_IMAGE_* value set by the caller is kept; else the official image is used when
+#    present or pullable; else a stand-in is built from Debian packages by
+#    scripts/test-images/build.sh (seconds when up to date).
 # 3. Tests: `cargo nextest run --workspace --all-features --no-fail-fast` (or `cargo test` when
 #    nextest is missing), then the doctests, which nextest does not run, then the benchmark
 #    (session-bench) in quick mode so it cannot rot.
@@ -26,11 +27,12 @@ source scripts/lib/docker.sh
 T_START=$SECONDS
 T_PROVISION=
 T_TESTS=
-# Containers started by the fixtures carry this label (see conformance-tests/src/containers.rs):
-# what this run leaked is found by it, and nothing else is touched.
+# Containers started by the fixtures carry this label (see session-testcontainers' README,
+# "Cleanup"): what this run leaked is found by it, and nothing else is touched.
 SESSION_RS_TEST_RUN="test-sh-$$-$(date +%s)"
 export SESSION_RS_TEST_RUN
 
+# shellcheck disable=SC2317 # reached through the EXIT trap, which shellcheck 0.9 does not follow
 finish() {
   local rc=$?
   set +e

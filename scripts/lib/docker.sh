@@ -10,6 +10,9 @@
 #   STARTED_DOCKERD  pid of the dockerd that docker_start started, empty if one was running
 
 SCRIPTS_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+# The one list of test images (service, variable, official image, stand-in tag), also read by
+# the fixtures crate at build time and by scripts/test-images/build.sh.
+IMAGES_FILE=$SCRIPTS_DIR/../session-testcontainers/images.txt
 DOCKER_SOCK=/var/run/docker.sock
 DOCKERD_LOG=${DOCKERD_LOG:-/var/log/session-rs-dockerd.log}
 STARTED_DOCKERD=
@@ -104,18 +107,22 @@ docker_stop_started() {
   log "dockerd $STARTED_DOCKERD still running after 30 s; leaving it"
 }
 
-# service  env var           official image   stand-in tag
-IMAGE_TABLE="redis    TC_IMAGE_REDIS    redis:7         7
-postgres TC_IMAGE_POSTGRES postgres:15     15
-mariadb  TC_IMAGE_MARIADB  mariadb:10.11   10.11
-mongo    TC_IMAGE_MONGO    mongo:7         7"
+# The rows of the image list, without comments and blank lines: "service variable official tag".
+image_table() {
+  [ -r "$IMAGES_FILE" ] || die "cannot read the image list $IMAGES_FILE"
+  grep -Ev '^[[:space:]]*(#|$)' "$IMAGES_FILE"
+}
+
+# The variables of the image list, one a line (TC_IMAGE_REDIS, ...).
+image_variables() { image_table | awk '{ print $2 }'; }
 
 # Export TC_IMAGE_* for every service: a value set by the caller is kept; else the official
 # image if present or pullable; else the stand-in, built when missing or out of date.
 # TC_PULL=0 skips the pull attempts (for machines known to have no registry).
 select_images() {
   local prefix=${TC_PREFIX:-tc-local}
-  local svc var official tag to_build=() pull_ok=${TC_PULL:-1}
+  local svc var official tag table to_build=() pull_ok=${TC_PULL:-1}
+  table=$(image_table)
   while read -r svc var official tag; do
     if [ -n "${!var:-}" ]; then
       log "$var=${!var} (set by the caller)"
@@ -129,17 +136,17 @@ select_images() {
       if timeout "${TC_PULL_TIMEOUT:-300}" "$DOCKER" pull -q "$official" >/dev/null 2>&1; then
         export "$var=$official"; log "$var=$official (pulled)"; continue
       fi
-      # One registry for all four: once a pull fails the others would fail (or hang) too.
+      # One registry for all: once a pull fails the others would fail (or hang) too.
       log "cannot pull $official; using stand-in images from scripts/test-images"
       pull_ok=0
     fi
     export "$var=$prefix/$svc:$tag"
     to_build+=("$svc")
-  done <<<"$IMAGE_TABLE"
+  done <<<"$table"
   if [ ${#to_build[@]} -gt 0 ]; then
     TC_PREFIX=$prefix DOCKER="$DOCKER" bash "$SCRIPTS_DIR/test-images/build.sh" "${to_build[@]}"
     for svc in "${to_build[@]}"; do
-      var=$(awk -v s="$svc" '$1 == s { print $2 }' <<<"$IMAGE_TABLE")
+      var=$(awk -v s="$svc" '$1 == s { print $2 }' <<<"$table")
       log "$var=${!var} (stand-in)"
     done
   fi

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# Build stand-ins for the official redis:7, postgres:15, mariadb:10.11 and mongo:7 images, for
-# machines that reach Debian's package mirror and PyPI but no container registry.
+# Build stand-ins for the official images of the test containers (redis, postgres, mariadb,
+# mongo), for machines that reach Debian's package mirror and PyPI but no container registry.
+# Which services and tags: session-testcontainers/images.txt, the one list of test images (one
+# folder here per service).
 #
-#   scripts/test-images/build.sh                  # all four
+#   scripts/test-images/build.sh                  # every service of the list
 #   scripts/test-images/build.sh redis mongo      # some
 #   TC_PREFIX=me scripts/test-images/build.sh     # tag me/redis:7 ... (default tc-local/...)
 #
@@ -23,14 +25,26 @@ SUITE=bookworm # postgres 15, mariadb 10.11, redis 7: the versions the tags prom
 DOCKER=${DOCKER:-$([ -x /usr/bin/docker ] && echo /usr/bin/docker || echo docker)}
 # The mongo stand-in (see mongo/Dockerfile), pinned: it is a pre-release.
 SECANTUSDB_VERSION=0.7.0b3
-declare -A TAG=([redis]=7 [postgres]=15 [mariadb]=10.11 [mongo]=7)
+IMAGES_FILE=$HERE/../../session-testcontainers/images.txt
 
 log() { printf '[images %(%H:%M:%S)T] %s\n' -1 "$*" >&2; }
 die() { log "error: $*"; exit 1; }
 
+# service -> stand-in tag, from the image list (columns: service, variable, official, tag).
+declare -A TAG=()
+LISTED=() # in the list's order
+[ -r "$IMAGES_FILE" ] || die "cannot read the image list $IMAGES_FILE"
+while read -r svc _ _ tag; do
+  [ -n "$tag" ] || die "malformed line for '$svc' in $IMAGES_FILE"
+  [ -f "$HERE/$svc/Dockerfile" ] || die "$IMAGES_FILE lists '$svc' but $HERE/$svc/Dockerfile is missing"
+  TAG[$svc]=$tag
+  LISTED+=("$svc")
+done < <(grep -Ev '^[[:space:]]*(#|$)' "$IMAGES_FILE")
+[ ${#TAG[@]} -gt 0 ] || die "$IMAGES_FILE lists no image"
+
 services=("$@")
-[ ${#services[@]} -gt 0 ] || services=(redis postgres mariadb mongo)
-for svc in "${services[@]}"; do [ -n "${TAG[$svc]:-}" ] || die "unknown service '$svc' (redis, postgres, mariadb, mongo)"; done
+[ ${#services[@]} -gt 0 ] || services=("${LISTED[@]}")
+for svc in "${services[@]}"; do [ -n "${TAG[$svc]:-}" ] || die "unknown service '$svc' (${LISTED[*]})"; done
 
 # ---- the mirror: first Debian main archive in the apt sources (deb822 or one-line format) ------
 find_mirror() {
