@@ -1,19 +1,41 @@
-//! The suite, through the public macro, against a correct reference store: every rule passes.
+//! The suite, through its four public macros, against the correct reference store: every rule
+//! passes.
 
 mod common;
 
-async fn setup() -> (common::ReferenceStore, ()) {
-    (common::ReferenceStore::default(), ())
+use std::sync::Arc;
+
+use common::{ReferenceStore, Switch};
+use session_core::Clock;
+
+async fn setup() -> (ReferenceStore, ()) {
+    (ReferenceStore::default(), ())
 }
 
-session_conformance::store_tests!(setup);
+fn with_clock(store: &ReferenceStore, clock: Arc<dyn Clock>) -> ReferenceStore {
+    store.with_clock(clock)
+}
 
-#[test]
-fn the_rule_table_lists_every_rule_once() {
-    let mut names: Vec<_> = session_conformance::RULES.iter().map(|r| r.name).collect();
-    let count = names.len();
-    names.sort_unstable();
-    names.dedup();
-    assert_eq!(names.len(), count, "duplicate rule names");
-    assert!(count >= 20, "only {count} rules");
+async fn outage_setup() -> (ReferenceStore, Switch) {
+    let store = ReferenceStore::default().with_timeout(session_conformance::OUTAGE_TIMEOUT);
+    let switch = store.switch();
+    (store, switch)
+}
+
+mod store {
+    session_conformance::store_tests!(super::setup);
+}
+
+mod skew {
+    // `with_clock` as a closure, the form an adapter's builder method takes.
+    session_conformance::skew_tests!(super::setup, |store: &super::ReferenceStore, clock| store
+        .with_clock(clock));
+}
+
+mod cleanup {
+    session_conformance::cleanup_tests!(super::setup, super::with_clock);
+}
+
+mod outage {
+    session_conformance::outage_tests!(super::outage_setup);
 }
