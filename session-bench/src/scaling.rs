@@ -43,7 +43,7 @@ pub(crate) async fn run(args: &Args, servers: &mut Servers, report: &mut Report)
         for &n in &counts {
             eprintln!("[scaling] memory: preparing {n} sessions");
             let capacity = 2 * n as u64;
-            let store = MemoryStore::with_max_capacity(capacity);
+            let store = MemoryStore::with_max_capacity(capacity)?;
             let label = format!("ours: MemoryStore, {} sessions", thousands(n));
             ours.push(Arc::new(
                 Ours::prepare(label, Arc::new(store), n, args.size).await?,
@@ -212,7 +212,7 @@ async fn by_size(args: &Args, report: &mut Report, backend: Backend, servers: &m
                     Arc::new(
                         Ours::prepare(
                             "ours: MemoryStore",
-                            Arc::new(MemoryStore::with_max_capacity(capacity)),
+                            Arc::new(MemoryStore::with_max_capacity(capacity)?),
                             n,
                             size,
                         )
@@ -296,7 +296,7 @@ fn rss_bytes() -> Res<u64> {
 /// growth of its resident set.
 pub(crate) async fn probe(n: usize, size: usize) -> Res {
     let encoded = payload::bytes(&payload::object(0, size)).len();
-    let store = MemoryStore::with_max_capacity(2 * n as u64);
+    let store = MemoryStore::with_max_capacity(2 * n as u64)?;
     let before = rss_bytes()?;
     let subject = Ours::prepare("probe", Arc::new(store.clone()), n, size).await?;
     let after = rss_bytes()?;

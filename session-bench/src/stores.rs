@@ -92,7 +92,7 @@ async fn memory(args: &Args) -> Res<Contenders> {
     let capacity = (2 * n as u64).max(MemoryStore::DEFAULT_MAX_CAPACITY);
     let ours = Ours::prepare(
         "ours: MemoryStore",
-        Arc::new(MemoryStore::with_max_capacity(capacity)),
+        Arc::new(MemoryStore::with_max_capacity(capacity)?),
         n,
         size,
     )
