@@ -93,6 +93,13 @@ impl Codec for Json {
             }
             serde_json::to_writer(&mut out, key).map_err(Error::encode)?;
             out.push(b':');
+            // JSON object keys are strings; serde_json would silently turn an integer key into
+            // one, so the value would read back differently from what was written.
+            if !msgpack_map_keys_are_strings(value.as_msgpack())? {
+                return Err(Error::encode(FormatError(
+                    "the JSON codec cannot store a map whose keys are not strings",
+                )));
+            }
             let mut de = rmp_serde::Deserializer::from_read_ref(value.as_msgpack());
             let mut ser = serde_json::Serializer::new(&mut out);
             serde_transcode::transcode(&mut de, &mut ser).map_err(Error::encode)?;
@@ -242,6 +249,62 @@ pub(crate) fn msgpack_value_len(buf: &[u8], _depth: u32) -> Result<usize> {
     Ok(pos)
 }
 
+/// Whether every map inside the one MessagePack value at the start of `buf` has string keys.
+///
+/// Iterative, like [`msgpack_value_len`]: a stack of open containers, each with the number of
+/// items left (a map's keys and values alternate, keys first).
+fn msgpack_map_keys_are_strings(buf: &[u8]) -> Result<bool> {
+    // (items left in this container, whether it is a map)
+    let mut open: Vec<(u64, bool)> = Vec::new();
+    let mut pos = 0;
+    loop {
+        let is_key = match open.last_mut() {
+            Some((left, is_map)) => {
+                let key = *is_map && *left % 2 == 0;
+                *left -= 1;
+                key
+            }
+            None => false,
+        };
+        let marker = *buf
+            .get(pos)
+            .ok_or_else(|| Error::encode(FormatError("truncated MessagePack value")))?;
+        let is_str = matches!(marker, 0xa0..=0xbf | 0xd9 | 0xda | 0xdb);
+        if is_key && !is_str {
+            return Ok(false);
+        }
+        let (header, items, is_map) = match marker {
+            0x80..=0x8f => (1, u64::from(marker & 0x0f) * 2, true),
+            0x90..=0x9f => (1, u64::from(marker & 0x0f), false),
+            0xdc | 0xde => {
+                let b = buf.get(pos + 1..pos + 3).ok_or_else(truncated)?;
+                let n = u64::from(u16::from_be_bytes([b[0], b[1]]));
+                (3, if marker == 0xde { n * 2 } else { n }, marker == 0xde)
+            }
+            0xdd | 0xdf => {
+                let b = buf.get(pos + 1..pos + 5).ok_or_else(truncated)?;
+                let n = u64::from(u32::from_be_bytes([b[0], b[1], b[2], b[3]]));
+                (5, if marker == 0xdf { n * 2 } else { n }, marker == 0xdf)
+            }
+            _ => (msgpack_value_len(&buf[pos..], 0)?, 0, false),
+        };
+        pos += header;
+        if items > 0 {
+            open.push((items, is_map));
+        }
+        while open.last().is_some_and(|(left, _)| *left == 0) {
+            open.pop();
+        }
+        if open.is_empty() {
+            return Ok(true);
+        }
+    }
+}
+
+fn truncated() -> Error {
+    Error::encode(FormatError("truncated MessagePack value"))
+}
+
 /// A structural problem in encoded bytes.
 #[derive(Debug, Clone, Copy, thiserror::Error)]
 #[error("{0}")]
@@ -277,6 +340,26 @@ mod tests {
 
     fn serde_bytes_like() -> Vec<u8> {
         (0u8..=255).collect()
+    }
+
+    #[test]
+    fn json_codec_refuses_maps_with_non_string_keys() {
+        // Found by the codec_decode fuzz target: serde_json wrote the integer key 61 as "61",
+        // so the value read back differed from the value written.
+        let mut d = Data::new();
+        let value = Value::from_msgpack(Bytes::from_static(&[0x81, 0x3d, 0x90])).expect("valid");
+        d.insert_value("", value);
+        assert!(matches!(Json.encode(&d), Err(Error::Encode(_))));
+        let mut nested = Data::new();
+        let mut inner = std::collections::BTreeMap::new();
+        inner.insert(1u8, vec![std::collections::BTreeMap::from([(2u8, 3u8)])]);
+        nested.insert("k", &vec![inner]).expect("encode");
+        assert!(matches!(Json.encode(&nested), Err(Error::Encode(_))));
+        // String keys at every depth still encode.
+        let mut ok = Data::new();
+        ok.insert("k", &json!({"a": [{"b": {"c": 1}}, {}], "d": []}))
+            .expect("encode");
+        assert!(Json.encode(&ok).is_ok());
     }
 
     #[test]
