@@ -3,6 +3,7 @@
 mod cluster;
 mod container;
 mod images;
+mod outage;
 mod ports;
 mod service;
 mod start;
