@@ -11,8 +11,11 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use cookie::{Expiration, SameSite};
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::json;
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
 
 const INSTALL: &str = "install Debian's packages: apt-get install chromium chromium-driver";
 
@@ -195,6 +198,59 @@ async fn wait_for_status(client: &Client, expected: &str) {
     }
 }
 
+fn instant(text: &str) -> OffsetDateTime {
+    OffsetDateTime::parse(text, &Rfc3339).unwrap_or_else(|e| panic!("{text:?}: {e}"))
+}
+
+/// What the page says about the session (values, store, expiry, cookie) is what the browser
+/// holds: the cookie's attributes as Chromium keeps them, the expiry an hour after the login.
+async fn page_matches_the_session_and_its_cookie(
+    client: &Client,
+    dir: &Path,
+    before: OffsetDateTime,
+    after: OffsetDateTime,
+) {
+    let values: serde_json::Value =
+        serde_json::from_str(&text_of(client, "session").await).expect("JSON values");
+    assert_eq!(values, json!({ "username": "JohnDoe" }));
+    assert_eq!(text_of(client, "store-kind").await, "SQLite");
+    assert_eq!(
+        text_of(client, "store-url").await,
+        format!("sqlite://{}", dir.join("sessions.db").display())
+    );
+    let hour = time::Duration::HOUR;
+    let idle = instant(&text_of(client, "expires-idle").await);
+    assert!(
+        before + hour <= idle && idle <= after + hour,
+        "idle expiry {idle} is not an hour after the login ({before}..{after})"
+    );
+    let day = time::Duration::DAY;
+    let absolute = instant(&text_of(client, "expires-absolute").await);
+    assert!(
+        before + day <= absolute && absolute <= after + day,
+        "absolute expiry {absolute} is not a day after the login ({before}..{after})"
+    );
+
+    let cookie = session_cookie(client).await.expect("the session cookie");
+    assert_eq!(text_of(client, "cookie-name").await, cookie.name());
+    assert_eq!(text_of(client, "cookie-http-only").await, "yes");
+    assert_eq!(cookie.http_only(), Some(true), "{cookie:?}");
+    assert_eq!(text_of(client, "cookie-secure").await, "no");
+    assert_ne!(cookie.secure(), Some(true), "{cookie:?}");
+    assert_eq!(text_of(client, "cookie-same-site").await, "Lax");
+    assert_eq!(cookie.same_site(), Some(SameSite::Lax), "{cookie:?}");
+    assert_eq!(text_of(client, "cookie-max-age").await, "3600");
+    // Chromium keeps Max-Age as an expiry date (to the second), counted from the login.
+    let Some(Expiration::DateTime(expires)) = cookie.expires() else {
+        panic!("a persistent cookie was expected: {cookie:?}");
+    };
+    let expires = OffsetDateTime::from_unix_timestamp(expires.unix_timestamp()).expect("valid");
+    assert!(
+        before + hour <= expires && expires <= after + hour + time::Duration::SECOND,
+        "the cookie expires at {expires}, not an hour after the login ({before}..{after})"
+    );
+}
+
 async fn scenario(client: &Client, base: &str, dir: &Path, app: &mut Process) {
     client.goto(base).await.expect("open the page");
     assert_eq!(text_of(client, "status").await, "Not logged in.");
@@ -210,20 +266,22 @@ async fn scenario(client: &Client, base: &str, dir: &Path, app: &mut Process) {
         assert!(Instant::now() < deadline, "no error message shown");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    assert_eq!(
-        text_of(client, "message").await,
-        "Invalid username or password"
-    );
+    assert_eq!(text_of(client, "message").await, "Invalid credentials");
     assert!(session_cookie(client).await.is_none());
 
     // Log in through the form; the page reloads and shows the name.
     client.goto(base).await.expect("open the page");
-    log_in(client, "JohnDoe", "tutorial").await;
+    let before = OffsetDateTime::now_utc()
+        .replace_nanosecond(0)
+        .expect("valid");
+    log_in(client, "JohnDoe", "password123").await;
     wait_for_status(client, "Logged in as JohnDoe.").await;
+    let after = OffsetDateTime::now_utc();
 
     // Reload: still there.
     client.refresh().await.expect("reload");
     assert_eq!(text_of(client, "username").await, "JohnDoe");
+    page_matches_the_session_and_its_cookie(client, dir, before, after).await;
 
     // The browser holds the cookie, HttpOnly, and scripts cannot read it.
     let cookie = session_cookie(client).await.expect("the session cookie");
@@ -266,7 +324,7 @@ async fn scenario(client: &Client, base: &str, dir: &Path, app: &mut Process) {
         .source()
         .await
         .expect("page source")
-        .contains("Session cleared")
+        .contains("Session data cleared")
     {
         assert!(Instant::now() < deadline, "/clear-session did not answer");
         tokio::time::sleep(Duration::from_millis(100)).await;

@@ -1,0 +1,167 @@
+//! The Express tutorial's app: its session setup, then its routes in the tutorial's order.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{Json, State};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use session_core::{Error, Store};
+use session_tower::{SameSite, Session, SessionLayer};
+use time::Duration;
+
+use crate::login::{self, Credentials, Login};
+use crate::page;
+use crate::store::StoreInfo;
+
+/// The session key the tutorial's routes use; an Express app sharing the store reads it too.
+pub const USERNAME: &str = "username";
+
+/// How the app sets up sessions (express-session's options). The page shows these values, so
+/// what it says is what the layer does.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionSettings {
+    /// The cookie's name.
+    pub cookie_name: String,
+    /// The cookie's `HttpOnly`: scripts cannot read it.
+    pub http_only: bool,
+    /// The cookie's `Secure`: sent back over HTTPS only.
+    pub secure: bool,
+    /// The cookie's `SameSite`.
+    pub same_site: SameSite,
+    /// The cookie's `Max-Age`.
+    pub max_age: Duration,
+    /// How long an unused session lives on the server.
+    pub idle_timeout: Duration,
+    /// How long a session lives on the server at most, however active.
+    pub absolute_timeout: Duration,
+}
+
+impl SessionSettings {
+    /// The app's settings when it listens on `listen`.
+    ///
+    /// The app serves plain http, and a browser never sends a `Secure` cookie back over http:
+    /// on a loopback address the cookie is not `Secure` (safe enough for a demo); on any other
+    /// address it stays `Secure`, the library's default, and HTTPS must be put in front.
+    #[must_use]
+    pub fn for_address(listen: SocketAddr) -> Self {
+        Self {
+            cookie_name: session_tower::Builder::DEFAULT_NAME.to_owned(),
+            http_only: true,
+            secure: !listen.ip().is_loopback(),
+            same_site: SameSite::Lax,
+            max_age: Duration::hours(1),
+            idle_timeout: Duration::hours(1),
+            absolute_timeout: Duration::days(1),
+        }
+    }
+}
+
+/// Everything the app is made of besides its routes.
+#[derive(Clone)]
+pub struct Tutorial {
+    /// Where sessions live.
+    pub store: Arc<dyn Store>,
+    /// Which store that is, for the page.
+    pub store_info: StoreInfo,
+    /// The cookie signing key (at least [`session_tower::MIN_KEY_LEN`] bytes).
+    pub signing_key: Vec<u8>,
+    /// The session setup.
+    pub settings: SessionSettings,
+    /// The account `/login` accepts.
+    pub credentials: Credentials,
+}
+
+impl std::fmt::Debug for Tutorial {
+    /// Never shows the key.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Tutorial")
+            .field("store_info", &self.store_info)
+            .field("settings", &self.settings)
+            .field("credentials", &self.credentials)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The session layer: express-session's `app.use(session({ ... }))`.
+///
+/// # Errors
+///
+/// [`Error::InvalidConfig`] if the signing key is too short.
+pub fn session_layer(tutorial: &Tutorial) -> Result<SessionLayer, Error> {
+    let settings = &tutorial.settings;
+    SessionLayer::builder(Arc::clone(&tutorial.store))
+        .with_signing_key(&tutorial.signing_key)
+        .with_name(&settings.cookie_name)
+        .with_http_only(settings.http_only)
+        .with_secure(settings.secure)
+        .with_same_site(Some(settings.same_site))
+        .with_max_age(Some(settings.max_age))
+        .with_idle_timeout(Some(settings.idle_timeout))
+        .with_absolute_timeout(Some(settings.absolute_timeout))
+        .build()
+}
+
+/// The app: the tutorial's routes behind the session layer, and a page at `/` showing the
+/// session.
+///
+/// # Errors
+///
+/// [`Error::InvalidConfig`] if the signing key is too short.
+pub fn router(tutorial: Tutorial) -> Result<Router, Error> {
+    let layer = session_layer(&tutorial)?;
+    Ok(Router::new()
+        .route("/", get(page))
+        .route("/set-session", get(set_session))
+        .route("/get-session", get(get_session))
+        .route("/clear-session", get(clear_session))
+        .route("/login", post(login))
+        .layer(layer)
+        .with_state(Arc::new(tutorial)))
+}
+
+async fn set_session(session: Session) -> Result<&'static str, session_tower::Error> {
+    session
+        .insert(USERNAME, Credentials::TUTORIAL_USERNAME)
+        .await?;
+    Ok("Session data set")
+}
+
+async fn get_session(session: Session) -> Result<String, session_tower::Error> {
+    Ok(match session.get::<String>(USERNAME).await? {
+        Some(username) => format!("Hello, {username}"),
+        None => "No session data found".to_owned(),
+    })
+}
+
+async fn clear_session(session: Session) -> Result<&'static str, session_tower::Error> {
+    session.destroy().await?;
+    Ok("Session data cleared")
+}
+
+async fn login(
+    State(tutorial): State<Arc<Tutorial>>,
+    session: Session,
+    body: Result<Json<Login>, JsonRejection>,
+) -> Result<Response, session_tower::Error> {
+    let Json(login) = match body {
+        Ok(body) => body,
+        Err(rejection) => return Ok(login::bad_request(&rejection)),
+    };
+    if !tutorial.credentials.accept(&login) {
+        return Ok(login::invalid_credentials());
+    }
+    // A new id at login: an id anyone saw or planted before is worthless now.
+    session.regenerate().await?;
+    session.insert(USERNAME, &login.username).await?;
+    Ok("User logged in".into_response())
+}
+
+async fn page(
+    State(tutorial): State<Arc<Tutorial>>,
+    session: Session,
+) -> Result<Response, session_tower::Error> {
+    page::render(&tutorial, &session).await
+}

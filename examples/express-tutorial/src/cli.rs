@@ -1,0 +1,145 @@
+//! The command line: every option also read from an environment variable.
+
+use std::ffi::OsString;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::builder::NonEmptyStringValueParser;
+use clap::parser::ValueSource;
+use clap::{ArgMatches, CommandFactory as _, FromArgMatches as _, Parser};
+
+use crate::login::Credentials;
+use crate::store::DEFAULT_STORE;
+
+/// The Express session tutorial's app, in Rust, on session-tower.
+///
+/// Open the printed address in a browser and log in, or follow the tutorial with curl.
+#[derive(Debug, Parser)]
+#[command(name = "express-tutorial", version)]
+pub struct Options {
+    /// Where sessions live: memory, sqlite://FILE, redis://HOST, postgres://...,
+    /// mysql://..., mongodb://...
+    #[arg(long, value_name = "URL", env = "SESSION_STORE", default_value = DEFAULT_STORE,
+          value_parser = NonEmptyStringValueParser::new())]
+    pub store: String,
+
+    /// The address to listen on. On any but a loopback address the cookie is Secure: put
+    /// HTTPS in front
+    #[arg(
+        long,
+        value_name = "ADDR",
+        env = "LISTEN_ADDR",
+        default_value = "127.0.0.1:3000"
+    )]
+    pub listen: SocketAddr,
+
+    /// The file holding the cookie signing key; created with 384 random bits (mode 0600) if
+    /// missing
+    #[arg(
+        long,
+        value_name = "PATH",
+        env = "SESSION_KEY_FILE",
+        default_value = "express-tutorial.key"
+    )]
+    pub key_file: PathBuf,
+
+    /// The signing key itself (32 bytes or more), instead of a file. Prefer the variable: a
+    /// command line is visible to other users of the machine
+    #[arg(long, value_name = "KEY", env = "SESSION_KEY", hide_env_values = true,
+          value_parser = NonEmptyStringValueParser::new())]
+    pub key: Option<String>,
+
+    /// The username /login accepts
+    #[arg(long, value_name = "NAME", env = "DEMO_USERNAME",
+          default_value = Credentials::TUTORIAL_USERNAME,
+          value_parser = NonEmptyStringValueParser::new())]
+    pub demo_username: String,
+
+    /// The password /login accepts
+    #[arg(long, value_name = "PASSWORD", env = "DEMO_PASSWORD",
+          default_value = Credentials::TUTORIAL_PASSWORD, hide_env_values = true,
+          value_parser = NonEmptyStringValueParser::new())]
+    pub demo_password: String,
+
+    /// `--key-file` was given on the command line, so it wins over `SESSION_KEY`.
+    #[arg(skip)]
+    key_file_on_command_line: bool,
+}
+
+/// The command, where an empty variable counts as unset (clap would take it as an empty
+/// value, which no option accepts).
+fn command() -> clap::Command {
+    Options::command().mut_args(|arg| {
+        let empty = arg
+            .get_env()
+            .and_then(std::env::var_os)
+            .is_some_and(|value| value.is_empty());
+        if empty { arg.env(None) } else { arg }
+    })
+}
+
+/// Where the signing key comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeySource {
+    /// The key itself (`--key` or `SESSION_KEY`).
+    Value(Vec<u8>),
+    /// A file holding it, created if missing (`--key-file` or `SESSION_KEY_FILE`).
+    File(PathBuf),
+}
+
+impl Options {
+    /// The options from the process's command line and environment; on an error, or for
+    /// `--help` and `--version`, prints clap's message and exits.
+    #[must_use]
+    pub fn from_env() -> Self {
+        Self::from_matches(&command().get_matches()).unwrap_or_else(|error| error.exit())
+    }
+
+    /// The options from `args` (the first is the program's name) and the environment.
+    ///
+    /// # Errors
+    ///
+    /// clap's error for an unknown option, a missing value or a value that does not parse
+    /// (also for `--help` and `--version`, whose text is the error's).
+    pub fn try_from_args<I, T>(args: I) -> Result<Self, clap::Error>
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<OsString> + Clone,
+    {
+        Self::from_matches(&command().try_get_matches_from(args)?)
+    }
+
+    fn from_matches(matches: &ArgMatches) -> Result<Self, clap::Error> {
+        let mut options = Self::from_arg_matches(matches)?;
+        options.key_file_on_command_line =
+            matches.value_source("key_file") == Some(ValueSource::CommandLine);
+        Ok(options)
+    }
+
+    /// Where the signing key comes from: `--key-file` if given on the command line, else
+    /// `--key` / `SESSION_KEY` if set, else `SESSION_KEY_FILE` or the default file.
+    #[must_use]
+    pub fn key_source(&self) -> KeySource {
+        match &self.key {
+            Some(key) if !self.key_file_on_command_line => KeySource::Value(key.clone().into()),
+            _ => KeySource::File(self.key_file.clone()),
+        }
+    }
+
+    /// The account `/login` accepts.
+    #[must_use]
+    pub fn credentials(&self) -> Credentials {
+        Credentials::new(&self.demo_username, &self.demo_password)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Options;
+
+    #[test]
+    fn clap_definition_is_consistent() {
+        use clap::CommandFactory as _;
+        Options::command().debug_assert();
+    }
+}

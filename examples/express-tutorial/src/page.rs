@@ -1,0 +1,150 @@
+//! The page at `/`: what the tutorial teaches, live for the visitor's own session.
+
+use askama::Template;
+use axum::http::{StatusCode, header};
+use axum::response::{Html, IntoResponse, Response};
+use session_tower::{SameSite, Session};
+use time::format_description::well_known::Rfc3339;
+use time::{Duration, OffsetDateTime};
+
+use crate::app::{SessionSettings, Tutorial, USERNAME};
+use crate::store::StoreInfo;
+
+#[derive(Template)]
+#[template(path = "index.html")]
+struct Page<'a> {
+    username: Option<String>,
+    /// The session's values as pretty JSON.
+    values: String,
+    store: &'a StoreInfo,
+    /// `None` while nothing is stored.
+    expiry: Option<Expiry>,
+    /// The store failed to say when the session expires.
+    store_failed: bool,
+    settings: &'a SessionSettings,
+}
+
+/// When the stored session ends, as the store holds it.
+struct Expiry {
+    /// The store's expiry: the earlier of the idle and the absolute end, as of the last use.
+    idle: String,
+    /// The session's start plus the absolute timeout.
+    absolute: String,
+}
+
+impl Page<'_> {
+    fn same_site(&self) -> &'static str {
+        match self.settings.same_site {
+            SameSite::Strict => "Strict",
+            SameSite::Lax => "Lax",
+            SameSite::None => "None",
+        }
+    }
+
+    fn max_age_seconds(&self) -> i64 {
+        self.settings.max_age.whole_seconds()
+    }
+}
+
+/// `yes` / `no`, for the page's tables (askama passes arguments by reference).
+fn yes_no(flag: &bool) -> &'static str {
+    if *flag { "yes" } else { "no" }
+}
+
+/// `1 hour`, `3 days`, `90 seconds`: a duration as a reader says it.
+fn spoken(duration: &Duration) -> String {
+    let seconds = duration.whole_seconds();
+    let (count, unit) = [(86_400, "day"), (3_600, "hour"), (60, "minute")]
+        .into_iter()
+        .find(|(size, _)| seconds % size == 0 && seconds != 0)
+        .map_or((seconds, "second"), |(size, unit)| (seconds / size, unit));
+    let plural = if count == 1 { "" } else { "s" };
+    format!("{count} {unit}{plural}")
+}
+
+/// An instant in UTC to the second, as RFC 3339 (`2026-11-28T12:00:00Z`).
+fn instant(at: OffsetDateTime) -> String {
+    at.replace_nanosecond(0)
+        .ok()
+        .unwrap_or(at)
+        .to_offset(time::UtcOffset::UTC)
+        .format(&Rfc3339)
+        .unwrap_or_else(|_| at.to_string())
+}
+
+/// Renders the page for the request's session.
+///
+/// The values come through the session handle; when the session ends comes from the store
+/// itself (the handle does not expose when the session began), one more read per view.
+pub(crate) async fn render(
+    tutorial: &Tutorial,
+    session: &Session,
+) -> Result<Response, session_tower::Error> {
+    let data = session.data().await?;
+    let username: Option<String> = session.get(USERNAME).await?;
+    let values = data
+        .to_json()
+        .ok()
+        .and_then(|map| serde_json::to_string_pretty(&map).ok())
+        .unwrap_or_else(|| "(values that are not JSON)".to_owned());
+    let id = session.id().await?;
+    let (expiry, store_failed) = match tutorial.store.load(&id).await {
+        Ok(Some(record)) => (
+            Some(Expiry {
+                idle: instant(record.expires_at),
+                absolute: instant(
+                    record
+                        .created_at
+                        .saturating_add(tutorial.settings.absolute_timeout),
+                ),
+            }),
+            false,
+        ),
+        Ok(None) => (None, false),
+        Err(error) => {
+            tracing::error!(%error, "the page could not read the session's expiry");
+            (None, true)
+        }
+    };
+    let page = Page {
+        username,
+        values,
+        store: &tutorial.store_info,
+        expiry,
+        store_failed,
+        settings: &tutorial.settings,
+    };
+    Ok(match page.render() {
+        // The page shows one visitor's session: no shared cache may keep it.
+        Ok(html) => ([(header::CACHE_CONTROL, "no-store")], Html(html)).into_response(),
+        Err(error) => {
+            tracing::error!(%error, "the page could not be rendered");
+            (StatusCode::INTERNAL_SERVER_ERROR, "page error").into_response()
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{instant, spoken};
+    use time::Duration;
+    use time::macros::datetime;
+
+    #[test]
+    fn durations_are_spoken_in_their_largest_whole_unit() {
+        assert_eq!(spoken(&Duration::hours(1)), "1 hour");
+        assert_eq!(spoken(&Duration::days(1)), "1 day");
+        assert_eq!(spoken(&Duration::days(30)), "30 days");
+        assert_eq!(spoken(&Duration::minutes(90)), "90 minutes");
+        assert_eq!(spoken(&Duration::seconds(61)), "61 seconds");
+        assert_eq!(spoken(&Duration::ZERO), "0 seconds");
+    }
+
+    #[test]
+    fn instants_are_utc_rfc3339_to_the_second() {
+        assert_eq!(
+            instant(datetime!(2026-11-28 13:30:05.678 +01:00)),
+            "2026-11-28T12:30:05Z"
+        );
+    }
+}
