@@ -264,7 +264,7 @@ async fn mongo(args: &Args, url: &str) -> Res<Contenders> {
     let (n, size) = (args.sessions, args.size);
     let store = MongoStore::connect(url)
         .await?
-        .with_database("session_bench");
+        .with_database("session_bench")?;
     store.migrate().await?;
     store
         .collection()

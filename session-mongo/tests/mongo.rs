@@ -7,7 +7,9 @@ use std::time::Duration;
 use mongodb::IndexModel;
 use mongodb::bson::spec::BinarySubtype;
 use mongodb::bson::{Binary, Bson, DateTime, Document, doc};
-use mongodb::options::IndexOptions;
+use mongodb::options::{
+    Acknowledgment, IndexOptions, ReadConcern, ReadPreference, SelectionCriteria, WriteConcern,
+};
 use session_core::{Codec, Error, Id, MessagePack, Record, Store, Timeout, now};
 use session_mongo::MongoStore;
 use session_testcontainers::{self as containers, Container};
@@ -217,7 +219,8 @@ async fn migrate_accepts_the_same_index_under_another_name() {
     let store = MongoStore::connect(container.url())
         .await
         .expect("connect")
-        .with_collection("by_hand");
+        .with_collection("by_hand")
+        .expect("a valid name");
     let by_hand = IndexModel::builder()
         .keys(doc! { "expires": 1 })
         .options(
@@ -249,7 +252,8 @@ async fn migrate_refuses_an_index_with_another_ttl() {
     let store = MongoStore::connect(container.url())
         .await
         .expect("connect")
-        .with_collection("other_ttl");
+        .with_collection("other_ttl")
+        .expect("a valid name");
     let other = IndexModel::builder()
         .keys(doc! { "expires": 1 })
         .options(
@@ -280,7 +284,9 @@ async fn json_codec_database_and_collection_are_honoured() {
         .await
         .expect("connect")
         .with_database("app")
+        .expect("a valid name")
         .with_collection("web_sessions")
+        .expect("a valid name")
         .with_codec(session_core::Json);
     store.migrate().await.expect("migrate");
     assert_eq!(
@@ -308,7 +314,8 @@ async fn json_codec_database_and_collection_are_honoured() {
     let default = MongoStore::connect(container.url())
         .await
         .expect("connect")
-        .with_database("app");
+        .with_database("app")
+        .expect("a valid name");
     assert_eq!(default.load(&record.id).await.expect("load"), None);
 }
 
@@ -323,7 +330,10 @@ async fn closed_port_fails_in_bounded_time() {
         "mongodb://127.0.0.1:{port}/?directConnection=true"
     ))
     .await
-    .expect("connect is lazy and succeeds");
+    .expect("connect is lazy and succeeds")
+    // Longer than the server selection timeout, so that the driver's own error is the one seen.
+    .with_timeout(Duration::from_secs(30))
+    .expect("a positive timeout");
     let record = sample();
     let outcome = tokio::time::timeout(HANG, async {
         (
@@ -348,7 +358,8 @@ async fn paused_server_times_out_then_recovers() {
     let container = containers::mongo().await;
     let store = store_on(&container)
         .await
-        .with_operation_timeout(Duration::from_secs(1));
+        .with_timeout(Duration::from_secs(1))
+        .expect("a positive timeout");
     let record = sample();
     store.create(&record).await.expect("create");
     container.pause().await;
@@ -392,4 +403,183 @@ async fn stopped_server_fails_in_bounded_time_then_recovers() {
         .expect("create after restart succeeds");
     let loaded = store.load(&record.id).await.expect("load after restart");
     assert_eq!(loaded.map(|r| r.id), Some(record.id));
+}
+
+#[tokio::test]
+async fn a_url_asking_for_secondaries_gives_a_store_on_the_primary() {
+    // Only a standalone server runs here, so this checks the collection handle's read
+    // preference and concerns, and that the store works with them, not a lagging secondary.
+    let container = containers::mongo().await;
+    let url = format!(
+        "{}&readPreference=secondary&readConcernLevel=available&w=1",
+        container.url()
+    );
+    let store = MongoStore::connect(&url).await.expect("connect");
+    store.migrate().await.expect("migrate");
+    let collection = store.collection();
+    assert!(
+        matches!(
+            collection.selection_criteria(),
+            Some(SelectionCriteria::ReadPreference(ReadPreference::Primary))
+        ),
+        "reads go to the primary: {:?}",
+        collection.selection_criteria()
+    );
+    assert_eq!(
+        collection.write_concern(),
+        Some(
+            &WriteConcern::builder()
+                .w(Acknowledgment::Majority)
+                .journal(true)
+                .build()
+        )
+    );
+    assert_eq!(collection.read_concern(), Some(&ReadConcern::local()));
+    let record = sample();
+    store
+        .create(&record)
+        .await
+        .expect("create with w: majority, j: true");
+    store.delete(&record.id).await.expect("delete");
+    assert_eq!(
+        store.load(&record.id).await.expect("load"),
+        None,
+        "a deleted session is gone for the next read"
+    );
+}
+
+#[tokio::test]
+async fn records_over_16_mib_are_too_large_and_write_nothing() {
+    let container = containers::mongo().await;
+    let store = store_on(&container).await;
+    let huge = |record: &mut Record, len: usize| {
+        record
+            .data
+            .insert("blob", &"x".repeat(len))
+            .expect("encode");
+    };
+
+    let mut record = sample();
+    huge(&mut record, MongoStore::MAX_DOCUMENT_SIZE);
+    match store.create(&record).await {
+        Err(Error::TooLarge { size, limit }) => {
+            assert_eq!(limit, MongoStore::MAX_DOCUMENT_SIZE);
+            assert!(size > limit, "size {size} over limit {limit}");
+        }
+        other => panic!("create of a 16 MiB value returned {other:?}, expected TooLarge"),
+    }
+    assert_eq!(store.load(&record.id).await.expect("load"), None);
+
+    let small = sample();
+    store.create(&small).await.expect("create");
+    let mut grown = small.clone();
+    huge(&mut grown, MongoStore::MAX_DOCUMENT_SIZE);
+    assert!(
+        matches!(store.save(&grown).await, Err(Error::TooLarge { .. })),
+        "save of a 16 MiB value"
+    );
+    assert_eq!(
+        store.load(&small.id).await.expect("load"),
+        Some(small),
+        "the stored record is untouched"
+    );
+}
+
+#[tokio::test]
+async fn a_record_of_almost_16_mib_round_trips() {
+    let container = containers::mongo().await;
+    let store = store_on(&container).await;
+    let mut record = sample();
+    // 64 KiB under the limit: the whole document, with its other fields, fits.
+    record
+        .data
+        .insert("blob", &"y".repeat(MongoStore::MAX_DOCUMENT_SIZE - 65_536))
+        .expect("encode");
+    store.create(&record).await.expect("create near the limit");
+    let loaded = store.load(&record.id).await.expect("load").expect("live");
+    assert_eq!(loaded, record);
+    store.save(&loaded).await.expect("save near the limit");
+}
+
+#[tokio::test]
+async fn expires_of_another_type_sorts_by_type() {
+    let container = containers::mongo().await;
+    let store = store_on(&container).await;
+    let later = DateTime::from_millis(millis(now() + time::Duration::hours(1)));
+    let blob = Binary {
+        subtype: BinarySubtype::Generic,
+        bytes: vec![0x01, 0x80],
+    };
+    // Below dates in BSON order: never live, so load misses it and create replaces it.
+    let below = Id::random();
+    raw(&store)
+        .insert_one(doc! { "_id": below.as_str(), "data": blob.clone(), "created": later, "expires": "tomorrow", "version": 0_i64 })
+        .await
+        .expect("insert");
+    assert_eq!(store.load(&below).await.expect("load"), None);
+    let mut record = sample();
+    record.id = below.clone();
+    store
+        .create(&record)
+        .await
+        .expect("create over a document that is not live");
+    assert_eq!(
+        store.load(&below).await.expect("load").map(|r| r.version),
+        Some(record.version)
+    );
+    // Above dates (a timestamp): live by the server, and load says which field is wrong.
+    let above = Id::random();
+    raw(&store)
+        .insert_one(doc! {
+            "_id": above.as_str(), "data": blob, "created": later,
+            "expires": mongodb::bson::Timestamp { time: 1, increment: 1 }, "version": 0_i64,
+        })
+        .await
+        .expect("insert");
+    match store.load(&above).await {
+        Err(e @ Error::Decode(_)) => {
+            let cause = e.source().map(ToString::to_string).unwrap_or_default();
+            assert!(
+                cause.contains("`expires`"),
+                "the error names the field: {cause}"
+            );
+        }
+        other => panic!("load of a timestamp expiry returned {other:?}, expected Decode"),
+    }
+}
+
+#[tokio::test]
+async fn creating_the_same_record_twice() {
+    let container = containers::mongo().await;
+    let store = store_on(&container).await;
+    // Live: the second create finds a live record and changes nothing.
+    let live = sample();
+    store.create(&live).await.expect("create");
+    assert!(
+        matches!(store.create(&live).await, Err(Error::AlreadyExists)),
+        "a live record blocks an identical create"
+    );
+    // Expired: the identical expired document does not block it (the server reports no change,
+    // and the store then checks that what is stored is this record, expired).
+    let mut expired = sample();
+    expired.expires_at = now() - time::Duration::minutes(1);
+    store
+        .create(&expired)
+        .await
+        .expect("create an expired record");
+    store
+        .create(&expired)
+        .await
+        .expect("create over an identical expired record");
+    let stored = raw(&store)
+        .find_one(doc! { "_id": expired.id.as_str() })
+        .await
+        .expect("find")
+        .expect("the document");
+    assert_eq!(
+        stored.get("expires"),
+        Some(&Bson::DateTime(DateTime::from_millis(millis(
+            expired.expires_at
+        ))))
+    );
 }

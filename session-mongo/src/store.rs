@@ -1,0 +1,214 @@
+//! The store operations. Every expiry decision is the server's: see [`live`].
+
+use std::future::IntoFuture;
+
+use async_trait::async_trait;
+use mongodb::bson::{Bson, Document, doc};
+use mongodb::error::{ErrorKind, WriteFailure};
+use session_core::{Error, Id, Record, Result, Store, check_version};
+use time::OffsetDateTime;
+
+use crate::MongoStore;
+use crate::document::{bson_date, data_blob, decode_record, field, new_document, stored_version};
+
+/// MongoDB's "duplicate key" error code.
+const DUPLICATE_KEY: i32 = 11000;
+
+/// The server's clock, as an aggregation expression: `$$NOW`, the instant the server started
+/// the operation, the same for every document it looks at.
+///
+/// Taken through milliseconds and back (`$toDate` of `$toLong`), which changes nothing on
+/// MongoDB (a BSON date *is* milliseconds since the epoch) and makes comparisons work on
+/// servers that hold `$$NOW` in a form their comparisons with stored dates get wrong: the
+/// wire-compatible stand-in this crate is tested against answers `false` to every comparison
+/// of a stored date with a bare `$$NOW`. See the crate docs, "One clock decides expiry".
+fn server_now() -> Document {
+    doc! { "$toDate": { "$toLong": "$$NOW" } }
+}
+
+/// "The document is live by the server's clock": its `expires` is after the server's now.
+///
+/// In aggregation order a value of another type compares by type: a missing field, numbers,
+/// strings and the like sort below every date (not live, so `create` may replace the document);
+/// timestamps and the few types above dates sort above (live, and `load` then reports the
+/// field as `Error::Decode`).
+fn live() -> Document {
+    doc! { "$gt": [format!("${}", field::EXPIRES), server_now()] }
+}
+
+/// The filter of one live session.
+fn live_session(id: &Id) -> Document {
+    doc! { field::ID: id.as_str(), "$expr": live() }
+}
+
+/// The error code the server attached to a failed command or write, if any.
+pub(crate) fn error_code(error: &mongodb::error::Error) -> Option<i32> {
+    match &*error.kind {
+        ErrorKind::Write(WriteFailure::WriteError(e)) => Some(e.code),
+        ErrorKind::Command(e) => Some(e.code),
+        _ => None,
+    }
+}
+
+/// What the upsert of `create` did.
+enum Upsert {
+    /// Inserted the document, or replaced an expired one.
+    Written,
+    /// Left the stored document as it was.
+    Unchanged,
+    /// Lost a race to insert the same `_id`.
+    DuplicateKey,
+}
+
+impl MongoStore {
+    /// Runs one driver call under the store's time limit, naming the operation in the error.
+    pub(crate) async fn timed<T>(
+        &self,
+        operation: &'static str,
+        call: impl IntoFuture<Output = mongodb::error::Result<T>>,
+    ) -> Result<T> {
+        session_core::timed(operation, self.timeout, call.into_future())
+            .await?
+            .map_err(|e| Error::backend(operation, e))
+    }
+
+    /// One upsert of `create`: by `_id`, keep the stored document if it is live, else put in
+    /// the new one. An update pipeline, because MongoDB refuses `$expr` in the filter of an
+    /// upsert, and `$$NOW` is only available in expressions.
+    async fn upsert_if_expired(&self, id: &Id, document: Document) -> Result<Upsert> {
+        let replace = doc! {
+            "$replaceWith": {
+                "$cond": { "if": live(), "then": "$$ROOT", "else": { "$literal": document } }
+            }
+        };
+        self.timed("create a session", async {
+            match self
+                .collection
+                .update_one(doc! { field::ID: id.as_str() }, vec![replace])
+                .upsert(true)
+                .await
+            {
+                Ok(result) if result.upserted_id.is_some() || result.modified_count > 0 => {
+                    Ok(Upsert::Written)
+                }
+                Ok(_) => Ok(Upsert::Unchanged),
+                Err(e) if error_code(&e) == Some(DUPLICATE_KEY) => Ok(Upsert::DuplicateKey),
+                Err(e) => Err(e),
+            }
+        })
+        .await
+    }
+}
+
+#[async_trait]
+impl Store for MongoStore {
+    async fn create(&self, record: &Record) -> Result<()> {
+        let version = stored_version(check_version(record.version)?)?;
+        let mut data = Some(data_blob(&*self.codec, record)?);
+        // Two attempts: MongoDB retries an upsert that lost a race to insert the same `_id`
+        // by itself, and so does this, once, for servers that report it instead (the second
+        // attempt then sees the winner's document and decides by its expiry).
+        for _ in 0..2 {
+            let blob = match data.take() {
+                Some(blob) => blob,
+                None => data_blob(&*self.codec, record)?,
+            };
+            match self
+                .upsert_if_expired(&record.id, new_document(record, blob, version))
+                .await?
+            {
+                Upsert::Written => return Ok(()),
+                Upsert::DuplicateKey => continue,
+                Upsert::Unchanged => {
+                    // Kept: a live document, or an expired one equal to this record in every
+                    // field (writing it again changes nothing, so the server reports no
+                    // change). Only the second is a success; on this rare path, one more
+                    // round trip asks which.
+                    let mut same = new_document(record, data_blob(&*self.codec, record)?, version);
+                    same.insert("$expr", doc! { "$not": [live()] });
+                    let found = self
+                        .timed(
+                            "check a session after a create found one",
+                            self.collection
+                                .find_one(same)
+                                .projection(doc! { field::ID: 1 }),
+                        )
+                        .await?;
+                    return if found.is_some() {
+                        Ok(())
+                    } else {
+                        Err(Error::AlreadyExists)
+                    };
+                }
+            }
+        }
+        Err(Error::AlreadyExists)
+    }
+
+    async fn load(&self, id: &Id) -> Result<Option<Record>> {
+        // The TTL monitor runs about once a minute, so the query itself hides expired documents.
+        let found = self
+            .timed("load a session", self.collection.find_one(live_session(id)))
+            .await?;
+        found
+            .map(|document| decode_record(id, document, &*self.codec))
+            .transpose()
+    }
+
+    async fn save(&self, record: &Record) -> Result<()> {
+        let current = stored_version(record.version)?;
+        let next = stored_version(record.next_version()?)?;
+        let data = data_blob(&*self.codec, record)?;
+        // One round trip that decides both conditions on the server: the filter finds the live
+        // document, and the pipeline writes only if its version is still `current`. Otherwise
+        // every field is set to itself and the server reports the document unmodified.
+        let same_version =
+            doc! { "$eq": [format!("${}", field::VERSION), { "$literal": current }] };
+        let pick = |key: &str, new: Bson| -> Bson {
+            Bson::Document(doc! {
+                "$cond": [same_version.clone(), { "$literal": new }, format!("${key}")]
+            })
+        };
+        let update = doc! {
+            "$set": {
+                field::DATA: pick(field::DATA, Bson::Binary(data)),
+                field::EXPIRES: pick(field::EXPIRES, Bson::DateTime(bson_date(record.expires_at))),
+                field::VERSION: pick(field::VERSION, Bson::Int64(next)),
+            }
+        };
+        let result = self
+            .timed(
+                "save a session",
+                self.collection
+                    .update_one(live_session(&record.id), vec![update]),
+            )
+            .await?;
+        if result.matched_count == 0 {
+            Err(Error::NotFound)
+        } else if result.modified_count == 0 {
+            Err(Error::Conflict)
+        } else {
+            Ok(())
+        }
+    }
+
+    async fn touch(&self, id: &Id, expires_at: OffsetDateTime) -> Result<bool> {
+        let update = doc! { "$set": { field::EXPIRES: bson_date(expires_at) } };
+        let result = self
+            .timed(
+                "touch a session",
+                self.collection.update_one(live_session(id), update),
+            )
+            .await?;
+        Ok(result.matched_count > 0)
+    }
+
+    async fn delete(&self, id: &Id) -> Result<()> {
+        self.timed(
+            "delete a session",
+            self.collection.delete_one(doc! { field::ID: id.as_str() }),
+        )
+        .await?;
+        Ok(())
+    }
+}
