@@ -7,13 +7,24 @@ use session_core::{Error, Store};
 use time::{Duration, OffsetDateTime};
 
 use crate::SessionLayer;
-use crate::cookie::{Attributes, KeyRing, SameSite};
+use crate::cookie::{Attributes, KeyRing, Priority, SameSite};
+use crate::locks::SaveLocks;
+use crate::proxy::TrustedProxies;
 
 /// The shortest signing key accepted: 32 bytes, the size of the HMAC-SHA256 output.
 pub const MIN_KEY_LEN: usize = 32;
 
 /// How many times a save that hit a concurrent save is retried (reload, re-apply, save).
 pub(crate) const MAX_SAVE_ATTEMPTS: u32 = 10;
+
+/// When the cookie carries `Secure`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Secure {
+    Always,
+    Never,
+    /// When the request came over HTTPS, directly or through a trusted proxy.
+    Auto,
+}
 
 /// Everything the service needs, validated, shared by every request.
 pub(crate) struct Config {
@@ -23,13 +34,15 @@ pub(crate) struct Config {
     pub(crate) resave: bool,
     pub(crate) save_uninitialized: bool,
     pub(crate) rolling: bool,
+    pub(crate) destroy_when_emptied: bool,
     pub(crate) max_age: Option<Duration>,
     pub(crate) idle_timeout: Option<Duration>,
     pub(crate) absolute_timeout: Option<Duration>,
-    /// A touch that would move the expiry by less than this is skipped.
-    pub(crate) touch_threshold: Duration,
     pub(crate) error_status: StatusCode,
+    pub(crate) secure: Secure,
+    pub(crate) trusted_proxies: TrustedProxies,
     pub(crate) attributes: Attributes,
+    pub(crate) save_locks: SaveLocks,
 }
 
 impl std::fmt::Debug for Config {
@@ -40,26 +53,42 @@ impl std::fmt::Debug for Config {
             .field("resave", &self.resave)
             .field("save_uninitialized", &self.save_uninitialized)
             .field("rolling", &self.rolling)
+            .field("destroy_when_emptied", &self.destroy_when_emptied)
             .field("max_age", &self.max_age)
             .field("idle_timeout", &self.idle_timeout)
             .field("absolute_timeout", &self.absolute_timeout)
             .field("error_status", &self.error_status)
+            .field("secure", &self.secure)
+            .field("trusted_proxies", &self.trusted_proxies)
             .field("attributes", &self.attributes)
             .finish_non_exhaustive()
     }
 }
 
 impl Config {
-    /// When a session created at `created_at` and active `now` expires on the server.
-    pub(crate) fn expiry(&self, created_at: OffsetDateTime, now: OffsetDateTime) -> OffsetDateTime {
-        let idle = self.idle_timeout.map(|d| now.saturating_add(d));
+    /// When a session created at `created_at`, active `now`, with idle timeout `idle`, expires
+    /// on the server.
+    pub(crate) fn expiry(
+        &self,
+        created_at: OffsetDateTime,
+        now: OffsetDateTime,
+        idle: Option<Duration>,
+    ) -> OffsetDateTime {
+        let idle = idle.map(|d| now.saturating_add(d));
         let absolute = self.absolute_timeout.map(|d| created_at.saturating_add(d));
         match (idle, absolute) {
             (Some(a), Some(b)) => a.min(b),
             (Some(t), None) | (None, Some(t)) => t,
-            // The builder refuses a configuration without either timeout.
+            // The builder refuses a configuration without either timeout, and a session's own
+            // idle timeout can be none only under an absolute one.
             (None, None) => now,
         }
+    }
+
+    /// A touch that would move the expiry by less than this is skipped: 1 % of the idle
+    /// timeout, at most a minute, is not worth a store write on every request.
+    pub(crate) fn touch_threshold(idle: Option<Duration>) -> Duration {
+        idle.map_or(Duration::ZERO, |d| (d / 100_i32).min(Duration::MINUTE))
     }
 
     /// When a session created at `created_at` ends at the latest.
@@ -73,17 +102,18 @@ impl Config {
             .is_some_and(|d| created_at.saturating_add(d) <= now)
     }
 
-    /// The cookie's `Max-Age` in seconds: the configured one, never past the absolute deadline.
+    /// The cookie's `Max-Age` in whole seconds: `max_age`, never past the absolute deadline.
     pub(crate) fn cookie_max_age(
         &self,
+        max_age: Option<Duration>,
         created_at: OffsetDateTime,
         now: OffsetDateTime,
-    ) -> Option<i64> {
-        let max_age = self.max_age?;
+    ) -> Option<Duration> {
+        let max_age = max_age?;
         let remaining = self.absolute_timeout.map_or(max_age, |d| {
             (created_at.saturating_add(d) - now).min(max_age)
         });
-        Some(remaining.whole_seconds().max(0))
+        Some(Duration::seconds(remaining.whole_seconds().max(0)))
     }
 }
 
@@ -100,9 +130,13 @@ pub struct Builder {
     resave: bool,
     save_uninitialized: bool,
     rolling: bool,
-    secure: bool,
+    destroy_when_emptied: bool,
+    secure: Secure,
+    trusted_proxies: Vec<String>,
     http_only: bool,
     same_site: Option<SameSite>,
+    partitioned: bool,
+    priority: Option<Priority>,
     path: String,
     domain: Option<String>,
     max_age: Option<Duration>,
@@ -120,9 +154,13 @@ impl std::fmt::Debug for Builder {
             .field("resave", &self.resave)
             .field("save_uninitialized", &self.save_uninitialized)
             .field("rolling", &self.rolling)
+            .field("destroy_when_emptied", &self.destroy_when_emptied)
             .field("secure", &self.secure)
+            .field("trusted_proxies", &self.trusted_proxies)
             .field("http_only", &self.http_only)
             .field("same_site", &self.same_site)
+            .field("partitioned", &self.partitioned)
+            .field("priority", &self.priority)
             .field("path", &self.path)
             .field("domain", &self.domain)
             .field("max_age", &self.max_age)
@@ -149,9 +187,13 @@ impl Builder {
             resave: false,
             save_uninitialized: false,
             rolling: false,
-            secure: true,
+            destroy_when_emptied: false,
+            secure: Secure::Always,
+            trusted_proxies: Vec::new(),
             http_only: true,
             same_site: Some(SameSite::Lax),
+            partitioned: false,
+            priority: None,
             path: "/".to_owned(),
             domain: None,
             max_age: None,
@@ -205,9 +247,44 @@ impl Builder {
     }
 
     /// The cookie's `Secure` attribute: sent over HTTPS only. Default `true`. Turn it off only
-    /// for plain-http development on localhost.
+    /// for plain-http development on localhost; behind a TLS-terminating proxy, see
+    /// [`Builder::with_secure_auto`].
     pub fn with_secure(mut self, secure: bool) -> Self {
-        self.secure = secure;
+        self.secure = if secure {
+            Secure::Always
+        } else {
+            Secure::Never
+        };
+        self
+    }
+
+    /// `Secure` follows each request's scheme (express-session: `cookie.secure: 'auto'`): set
+    /// when the request came over HTTPS, as its URI says (HTTP/2) or, from a trusted proxy
+    /// ([`Builder::with_trusted_proxies`]), as its `Forwarded` (`proto=`) or
+    /// `X-Forwarded-Proto` header says. A server that terminates TLS itself should use
+    /// `with_secure(true)`: an HTTP/1.1 request does not carry its scheme.
+    ///
+    /// The layer needs the peer's address to know whether a proxy is trusted: serve an axum
+    /// app with `into_make_service_with_connect_info::<SocketAddr>()`, or put a
+    /// [`PeerAddr`](crate::PeerAddr) in each request's extensions. Without it, or from any
+    /// other peer, forwarding headers are ignored (a client could write them).
+    ///
+    /// `SameSite=None`, `Partitioned` and the `__Secure-`/`__Host-` name prefixes need a
+    /// cookie that is always `Secure`, and are refused with this setting.
+    pub fn with_secure_auto(mut self) -> Self {
+        self.secure = Secure::Auto;
+        self
+    }
+
+    /// The reverse proxies whose `Forwarded` / `X-Forwarded-Proto` headers
+    /// [`Builder::with_secure_auto`] believes (express: the `trust proxy` setting): IP
+    /// addresses (`"10.0.0.1"`, `"::1"`) and networks (`"10.0.0.0/8"`). A chain of trusted
+    /// proxies is followed to the outermost one. Default: none.
+    pub fn with_trusted_proxies<S: AsRef<str>>(
+        mut self,
+        proxies: impl IntoIterator<Item = S>,
+    ) -> Self {
+        self.trusted_proxies = proxies.into_iter().map(|p| p.as_ref().to_owned()).collect();
         self
     }
 
@@ -220,6 +297,20 @@ impl Builder {
     /// The cookie's `SameSite` attribute, or `None` to leave it out. Default `Lax`.
     pub fn with_same_site(mut self, same_site: Option<SameSite>) -> Self {
         self.same_site = same_site;
+        self
+    }
+
+    /// The cookie's `Partitioned` attribute (CHIPS: a third-party cookie kept per top-level
+    /// site; express-session: `cookie.partitioned`). Default `false`. Requires `Secure`.
+    pub fn with_partitioned(mut self, partitioned: bool) -> Self {
+        self.partitioned = partitioned;
+        self
+    }
+
+    /// The cookie's `Priority` attribute (express-session: `cookie.priority`), or `None` to
+    /// leave it out. Default `None`.
+    pub fn with_priority(mut self, priority: Option<Priority>) -> Self {
+        self.priority = priority;
         self
     }
 
@@ -236,14 +327,16 @@ impl Builder {
     }
 
     /// The cookie's `Max-Age`, or `None` for a cookie the browser forgets when it closes.
-    /// Default `None`. Never more than what is left of the absolute timeout.
+    /// Default `None`. Never more than what is left of the absolute timeout. A handler can set
+    /// one session's own with [`Session::set_max_age`](crate::Session::set_max_age).
     pub fn with_max_age(mut self, max_age: Option<Duration>) -> Self {
         self.max_age = max_age;
         self
     }
 
     /// How long a session lives on the server without being used. Default one day. `None`:
-    /// sessions end at the absolute timeout however they are used.
+    /// sessions end at the absolute timeout however they are used. A handler can set one
+    /// session's own with [`Session::set_idle_timeout`](crate::Session::set_idle_timeout).
     pub fn with_idle_timeout(mut self, idle_timeout: Option<Duration>) -> Self {
         self.idle_timeout = idle_timeout;
         self
@@ -252,6 +345,16 @@ impl Builder {
     /// How long a session lives on the server at most, however active. Default 30 days.
     pub fn with_absolute_timeout(mut self, absolute_timeout: Option<Duration>) -> Self {
         self.absolute_timeout = absolute_timeout;
+        self
+    }
+
+    /// Destroy a stored session that a request leaves without values (every key removed, or
+    /// [`Session::clear`](crate::Session::clear)), instead of saving it empty: the store
+    /// forgets it and the browser drops the cookie (express-session: `unset: 'destroy'`).
+    /// Default `false`. The emptied session is saved first, so a concurrent request's new
+    /// value keeps it alive; a value added after that save is lost with it.
+    pub fn with_destroy_when_emptied(mut self, destroy: bool) -> Self {
+        self.destroy_when_emptied = destroy;
         self
     }
 
@@ -268,9 +371,11 @@ impl Builder {
     ///
     /// [`Error::InvalidConfig`] saying which setting is wrong: no signing key, a key shorter
     /// than [`MIN_KEY_LEN`] bytes, a cookie name, path or domain that cannot appear in a
-    /// cookie, `SameSite=None` without `Secure`, a `__Host-`/`__Secure-` name whose rules the
-    /// other settings break, a zero or negative duration, neither an idle nor an absolute
-    /// timeout, or an error status that is not 4xx or 5xx.
+    /// cookie, `SameSite=None` or `Partitioned` without `Secure` always on, a
+    /// `__Host-`/`__Secure-` name whose rules the other settings break, a trusted proxy that is
+    /// not an address or network (or trusted proxies without `with_secure_auto`), a zero or
+    /// negative duration, neither an idle nor an absolute timeout, or an error status that is
+    /// not 4xx or 5xx.
     pub fn build(self) -> Result<SessionLayer, Error> {
         if self.keys.is_empty() {
             return Err(Error::invalid_config(
@@ -302,21 +407,33 @@ impl Builder {
                 return Err(Error::invalid_config("cookie domain is empty"));
             }
         }
-        if self.same_site == Some(SameSite::None) && !self.secure {
+        let always_secure = self.secure == Secure::Always;
+        if self.same_site == Some(SameSite::None) && !always_secure {
             return Err(Error::invalid_config(
-                "SameSite=None requires Secure: browsers reject such a cookie",
+                "SameSite=None requires Secure (with_secure(true)): browsers reject such a cookie",
             ));
         }
-        if self.name.starts_with("__Secure-") && !self.secure {
+        if self.partitioned && !always_secure {
             return Err(Error::invalid_config(
-                "a cookie named __Secure-* must be Secure",
+                "Partitioned requires Secure (with_secure(true)): browsers reject such a cookie",
+            ));
+        }
+        if self.name.starts_with("__Secure-") && !always_secure {
+            return Err(Error::invalid_config(
+                "a cookie named __Secure-* must always be Secure (with_secure(true))",
             ));
         }
         if self.name.starts_with("__Host-")
-            && (!self.secure || self.path != "/" || self.domain.is_some())
+            && (!always_secure || self.path != "/" || self.domain.is_some())
         {
             return Err(Error::invalid_config(
-                "a cookie named __Host-* must be Secure, with Path=/ and no Domain",
+                "a cookie named __Host-* must always be Secure, with Path=/ and no Domain",
+            ));
+        }
+        let trusted_proxies = TrustedProxies::parse(&self.trusted_proxies)?;
+        if !trusted_proxies.is_empty() && self.secure != Secure::Auto {
+            return Err(Error::invalid_config(
+                "trusted proxies are only used by with_secure_auto, which is not set",
             ));
         }
         for (what, duration) in [
@@ -341,18 +458,14 @@ impl Builder {
                 self.error_status
             )));
         }
-        // Sliding the expiry by less than 1 % of the idle timeout (at most a minute) is not
-        // worth a store write on every request.
-        let touch_threshold = self
-            .idle_timeout
-            .map_or(Duration::ZERO, |d| (d / 100_i32).min(Duration::MINUTE));
-        let attributes = Attributes::new(
-            &self.path,
-            self.domain.as_deref(),
-            self.http_only,
-            self.secure,
-            self.same_site,
-        );
+        let attributes = Attributes {
+            path: self.path,
+            domain: self.domain,
+            http_only: self.http_only,
+            same_site: self.same_site,
+            partitioned: self.partitioned,
+            priority: self.priority,
+        };
         Ok(SessionLayer::from_config(Config {
             store: self.store,
             keys: KeyRing::new(&self.keys),
@@ -360,12 +473,15 @@ impl Builder {
             resave: self.resave,
             save_uninitialized: self.save_uninitialized,
             rolling: self.rolling,
+            destroy_when_emptied: self.destroy_when_emptied,
             max_age: self.max_age,
             idle_timeout: self.idle_timeout,
             absolute_timeout: self.absolute_timeout,
-            touch_threshold,
             error_status: self.error_status,
+            secure: self.secure,
+            trusted_proxies,
             attributes,
+            save_locks: SaveLocks::default(),
         }))
     }
 }

@@ -3,8 +3,12 @@
 //! The value has express-session's format, so a Rust service and an Express one sharing a key
 //! read each other's cookies: `s:` + id + `.` + signature, URL-encoded, where the signature is
 //! HMAC-SHA256(key, id) in standard base64 without padding (43 characters).
-
-use std::fmt::Write as _;
+//!
+//! The `cookie` crate parses the `Cookie` header (splitting, trimming, quotes, percent-decoding)
+//! and formats `Set-Cookie` with its attributes. Only express's signature is written by hand:
+//! no crate signs in express's format (the `cookie` crate's signed jar uses its own), and the
+//! value is escaped exactly as express's `encodeURIComponent` does (the `cookie` crate's
+//! encoding leaves `+` as is), so both sides emit byte-identical cookies.
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD_NO_PAD;
@@ -14,14 +18,18 @@ use http::header::COOKIE;
 use session_core::Id;
 use sha2::Sha256;
 use subtle::ConstantTimeEq;
+use time::{Duration, OffsetDateTime};
 
 /// Length of an HMAC-SHA256 tag.
 const TAG_LEN: usize = 32;
 /// Length of the tag in unpadded base64.
 const TAG_B64_LEN: usize = 43;
-/// Longest cookie value even looked at. A genuine one is at most 3 + 128 + 1 + 3 × 43 = 261
-/// bytes; anything longer is refused before any decoding or hashing.
+/// Longest decoded cookie value even looked at. A genuine one is at most 2 + 128 + 1 + 43 = 174
+/// bytes; anything longer is refused before any hashing.
 pub(crate) const MAX_VALUE_LEN: usize = 320;
+/// How many cookies with the session's name are checked at most: each check costs an HMAC, and
+/// a request should not be able to make the layer compute many.
+pub(crate) const MAX_CANDIDATES: usize = 8;
 
 /// The signing keys, each held as an HMAC state already keyed, so that signing or verifying
 /// costs one clone and two SHA-256 compressions, not a rehash of the key.
@@ -41,8 +49,8 @@ impl std::fmt::Debug for KeyRing {
 pub(crate) enum Incoming {
     /// No cookie with the session cookie's name.
     Absent,
-    /// A cookie with the name, but unsigned, tampered, malformed, oversized or signed by no key
-    /// of the ring: as if there were none, except that it may be cleared.
+    /// Cookies with the name, but each unsigned, tampered, malformed, oversized or signed by no
+    /// key of the ring: as if there were none, except that it may be cleared.
     Invalid,
     /// A correctly signed id; `stale_key` when signed with a key other than the current one.
     Valid { id: Id, stale_key: bool },
@@ -78,7 +86,9 @@ impl KeyRing {
         mac.finalize().into_bytes().into()
     }
 
-    /// The cookie value for `id`, signed with the current key, URL-encoded.
+    /// The cookie value for `id`, signed with the current key, escaped as express's
+    /// `encodeURIComponent` does (`:` → `%3A`, `+` → `%2B`, `/` → `%2F`; the id's URL-safe
+    /// alphabet and the dot need no escape).
     pub(crate) fn sign(&self, id: &Id) -> String {
         let mut tag_b64 = [0u8; TAG_B64_LEN];
         let tag = self
@@ -102,31 +112,19 @@ impl KeyRing {
         out
     }
 
-    /// Checks a raw cookie value (as sent, possibly URL-encoded and quoted).
-    pub(crate) fn verify(&self, raw: &[u8]) -> Incoming {
-        if raw.len() > MAX_VALUE_LEN {
+    /// Checks a cookie value already percent-decoded and unquoted: `s:` + id + `.` + tag.
+    pub(crate) fn verify(&self, value: &[u8]) -> Incoming {
+        if value.len() > MAX_VALUE_LEN {
             return Incoming::Invalid;
         }
-        let raw = match raw {
-            [b'"', inner @ .., b'"'] => inner,
-            _ => raw,
-        };
-        // Only `:`, `+` and `/` are ever escaped (`encodeURIComponent` of `s:`, an id of the
-        // URL-safe alphabet, a dot, and standard base64), so the id is read as is and only the
-        // prefix and the tag are decoded, without copying the whole value.
-        let signed = if let Some(rest) = raw.strip_prefix(b"s:") {
-            rest
-        } else if raw.len() >= 4 && raw[..4].eq_ignore_ascii_case(b"s%3a") {
-            &raw[4..]
-        } else {
+        let Some(signed) = value.strip_prefix(b"s:") else {
             return Incoming::Invalid;
         };
         let Some(dot) = signed.iter().rposition(|&b| b == b'.') else {
             return Incoming::Invalid;
         };
-        let (id, tag_escaped) = (&signed[..dot], &signed[dot + 1..]);
-        let mut tag_b64 = [0u8; TAG_B64_LEN];
-        if percent_decode(tag_escaped, &mut tag_b64) != Some(TAG_B64_LEN) {
+        let (id, tag_b64) = (&signed[..dot], &signed[dot + 1..]);
+        if tag_b64.len() != TAG_B64_LEN {
             return Incoming::Invalid;
         }
         // Room for the decoder's length estimate; a canonical 43-character tag decodes to 32.
@@ -152,6 +150,35 @@ impl KeyRing {
             None => Incoming::Invalid,
         }
     }
+
+    /// The request's session cookie: every cookie called `name` in the `Cookie` headers is
+    /// tried in order until one verifies (a sibling subdomain can plant a cookie with the same
+    /// name, which the browser may send first), at most [`MAX_CANDIDATES`] of them.
+    pub(crate) fn read(&self, headers: &http::HeaderMap, name: &str) -> Incoming {
+        let mut seen = 0;
+        for header in headers.get_all(COOKIE) {
+            // Other applications' cookies may hold raw UTF-8 or worse; only ours must be clean.
+            let header = String::from_utf8_lossy(header.as_bytes());
+            for cookie in cookie::Cookie::split_parse_encoded(header.as_ref()).flatten() {
+                if cookie.name() != name {
+                    continue;
+                }
+                if seen == MAX_CANDIDATES {
+                    return Incoming::Invalid;
+                }
+                seen += 1;
+                let verified = self.verify(cookie.value_trimmed().as_bytes());
+                if matches!(verified, Incoming::Valid { .. }) {
+                    return verified;
+                }
+            }
+        }
+        if seen == 0 {
+            Incoming::Absent
+        } else {
+            Incoming::Invalid
+        }
+    }
 }
 
 /// Compares two tags in constant time: the differences of every byte are accumulated without
@@ -172,49 +199,6 @@ fn tags_equal(expected: &[u8; TAG_LEN], given: &[u8]) -> bool {
     bool::from(diff.ct_eq(&0))
 }
 
-/// Decodes `%XX` escapes of `input` into `out`, returning the decoded length; `None` for a
-/// broken escape or a result longer than `out`.
-fn percent_decode(input: &[u8], out: &mut [u8]) -> Option<usize> {
-    let mut len = 0;
-    let mut i = 0;
-    while i < input.len() {
-        let byte = if input[i] == b'%' {
-            let hi = hex(*input.get(i + 1)?)?;
-            let lo = hex(*input.get(i + 2)?)?;
-            i += 3;
-            hi << 4 | lo
-        } else {
-            i += 1;
-            input[i - 1]
-        };
-        *out.get_mut(len)? = byte;
-        len += 1;
-    }
-    Some(len)
-}
-
-fn hex(b: u8) -> Option<u8> {
-    match b {
-        b'0'..=b'9' => Some(b - b'0'),
-        b'a'..=b'f' => Some(b - b'a' + 10),
-        b'A'..=b'F' => Some(b - b'A' + 10),
-        _ => None,
-    }
-}
-
-/// The value of the first cookie called `name` in the request's `Cookie` headers, as sent.
-pub(crate) fn find<'a>(headers: &'a http::HeaderMap, name: &str) -> Option<&'a [u8]> {
-    let name = name.as_bytes();
-    headers.get_all(COOKIE).iter().find_map(|header| {
-        header.as_bytes().split(|&b| b == b';').find_map(|pair| {
-            let pair = pair.trim_ascii_start();
-            let rest = pair.strip_prefix(name)?;
-            let value = rest.trim_ascii_start().strip_prefix(b"=")?;
-            Some(value.trim_ascii())
-        })
-    })
-}
-
 /// The `SameSite` attribute of the session cookie.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum SameSite {
@@ -228,75 +212,119 @@ pub enum SameSite {
 }
 
 impl SameSite {
-    fn as_str(self) -> &'static str {
+    fn to_cookie(self) -> cookie::SameSite {
         match self {
-            Self::Strict => "Strict",
-            Self::Lax => "Lax",
-            Self::None => "None",
+            Self::Strict => cookie::SameSite::Strict,
+            Self::Lax => cookie::SameSite::Lax,
+            Self::None => cookie::SameSite::None,
         }
     }
 }
 
-/// The cookie's attributes, rendered once when the layer is built.
+/// The `Priority` attribute of the session cookie (a Chromium extension, also set by
+/// express-session's `cookie.priority`): which cookies the browser evicts last when a site
+/// has too many.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Priority {
+    /// Evicted first.
+    Low,
+    /// What the browser assumes without the attribute.
+    Medium,
+    /// Evicted last: a session cookie is usually worth keeping over others.
+    High,
+}
+
+impl Priority {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Low => "Low",
+            Self::Medium => "Medium",
+            Self::High => "High",
+        }
+    }
+}
+
+/// The session cookie's name and attributes, as one request sends them
+/// ([`Session::cookie`](crate::Session::cookie)).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct CookieSettings {
+    /// The cookie's name.
+    pub name: String,
+    /// `Path`.
+    pub path: String,
+    /// `Domain`, if any (else the cookie goes back to the exact host only).
+    pub domain: Option<String>,
+    /// `HttpOnly`: out of reach of scripts.
+    pub http_only: bool,
+    /// `Secure`, as decided for this request.
+    pub secure: bool,
+    /// `SameSite`, if sent.
+    pub same_site: Option<SameSite>,
+    /// `Partitioned`.
+    pub partitioned: bool,
+    /// `Priority`, if sent.
+    pub priority: Option<Priority>,
+}
+
+/// The cookie's attributes, as configured; `Secure` is decided per request.
 #[derive(Debug, Clone)]
 pub(crate) struct Attributes {
-    /// `; Domain=..; Path=..`
-    scope: String,
-    /// `; HttpOnly; Secure; SameSite=..`
-    flags: String,
+    pub(crate) path: String,
+    pub(crate) domain: Option<String>,
+    pub(crate) http_only: bool,
+    pub(crate) same_site: Option<SameSite>,
+    pub(crate) partitioned: bool,
+    pub(crate) priority: Option<Priority>,
 }
 
 impl Attributes {
-    pub(crate) fn new(
-        path: &str,
-        domain: Option<&str>,
-        http_only: bool,
+    fn build<'a>(&'a self, name: &'a str, value: &'a str, secure: bool) -> cookie::Cookie<'a> {
+        let mut cookie = cookie::Cookie::new(name, value);
+        cookie.set_path(self.path.as_str());
+        if let Some(domain) = &self.domain {
+            cookie.set_domain(domain.as_str());
+        }
+        cookie.set_http_only(self.http_only);
+        cookie.set_secure(secure);
+        cookie.set_same_site(self.same_site.map(SameSite::to_cookie));
+        cookie.set_partitioned(self.partitioned);
+        cookie
+    }
+
+    fn header(&self, cookie: &cookie::Cookie<'_>) -> Option<HeaderValue> {
+        // The `cookie` crate has no `Priority`; it is one attribute at the end.
+        let mut out = cookie.to_string();
+        if let Some(priority) = self.priority {
+            out.push_str("; Priority=");
+            out.push_str(priority.as_str());
+        }
+        HeaderValue::try_from(out).ok()
+    }
+
+    /// `Set-Cookie` carrying `value` (already escaped), for `max_age` or for the browser
+    /// session.
+    pub(crate) fn set(
+        &self,
+        name: &str,
+        value: &str,
+        max_age: Option<Duration>,
         secure: bool,
-        same_site: Option<SameSite>,
-    ) -> Self {
-        let mut scope = String::new();
-        if let Some(domain) = domain {
-            let _ = write!(scope, "; Domain={domain}");
+    ) -> Option<HeaderValue> {
+        let mut cookie = self.build(name, value, secure);
+        if let Some(max_age) = max_age {
+            cookie.set_max_age(max_age);
         }
-        let _ = write!(scope, "; Path={path}");
-        let mut flags = String::new();
-        if http_only {
-            flags.push_str("; HttpOnly");
-        }
-        if secure {
-            flags.push_str("; Secure");
-        }
-        if let Some(same_site) = same_site {
-            let _ = write!(flags, "; SameSite={}", same_site.as_str());
-        }
-        Self { scope, flags }
+        self.header(&cookie)
     }
 
-    /// `Set-Cookie` carrying `value`, for `max_age` seconds or for the browser session.
-    pub(crate) fn set(&self, name: &str, value: &str, max_age: Option<i64>) -> Option<HeaderValue> {
-        let mut out = String::with_capacity(
-            name.len() + value.len() + self.scope.len() + self.flags.len() + 24,
-        );
-        out.push_str(name);
-        out.push('=');
-        out.push_str(value);
-        out.push_str(&self.scope);
-        if let Some(seconds) = max_age {
-            let _ = write!(out, "; Max-Age={seconds}");
-        }
-        out.push_str(&self.flags);
-        HeaderValue::try_from(out).ok()
-    }
-
-    /// `Set-Cookie` that makes the browser drop the cookie.
-    pub(crate) fn clear(&self, name: &str) -> Option<HeaderValue> {
-        let mut out = String::with_capacity(name.len() + self.scope.len() + self.flags.len() + 64);
-        out.push_str(name);
-        out.push('=');
-        out.push_str(&self.scope);
-        out.push_str("; Max-Age=0; Expires=Thu, 01 Jan 1970 00:00:00 GMT");
-        out.push_str(&self.flags);
-        HeaderValue::try_from(out).ok()
+    /// `Set-Cookie` that makes the browser drop the cookie (`Max-Age=0` and an `Expires` in
+    /// the past, as express-session's `clearCookie`).
+    pub(crate) fn clear(&self, name: &str, secure: bool) -> Option<HeaderValue> {
+        let mut cookie = self.build(name, "", secure);
+        cookie.set_max_age(Duration::ZERO);
+        cookie.set_expires(OffsetDateTime::UNIX_EPOCH);
+        self.header(&cookie)
     }
 }
 
@@ -311,14 +339,22 @@ mod tests {
     const KEY_A: &[u8] = b"0123456789abcdef0123456789abcdef";
     const KEY_B: &[u8] = b"fedcba9876543210fedcba9876543210";
 
+    fn headers(values: &[&str]) -> http::HeaderMap {
+        let mut headers = http::HeaderMap::new();
+        for value in values {
+            headers.append(COOKIE, HeaderValue::from_str(value).expect("valid header"));
+        }
+        headers
+    }
+
     #[test]
-    fn sign_then_verify_round_trips() {
+    fn sign_then_read_round_trips() {
         let keys = ring(&[KEY_A]);
         let id = Id::random();
         let value = keys.sign(&id);
         assert!(value.starts_with("s%3A"), "{value}");
         assert_eq!(
-            keys.verify(value.as_bytes()),
+            keys.read(&headers(&[&format!("sid={value}")]), "sid"),
             Incoming::Valid {
                 id,
                 stale_key: false
@@ -329,15 +365,18 @@ mod tests {
     #[test]
     fn older_key_verifies_as_stale() {
         let id = Id::random();
-        let old = ring(&[KEY_B]).sign(&id);
+        let old = format!("sid={}", ring(&[KEY_B]).sign(&id));
         assert_eq!(
-            ring(&[KEY_A, KEY_B]).verify(old.as_bytes()),
+            ring(&[KEY_A, KEY_B]).read(&headers(&[&old]), "sid"),
             Incoming::Valid {
                 id,
                 stale_key: true
             }
         );
-        assert_eq!(ring(&[KEY_A]).verify(old.as_bytes()), Incoming::Invalid);
+        assert_eq!(
+            ring(&[KEY_A]).read(&headers(&[&old]), "sid"),
+            Incoming::Invalid
+        );
     }
 
     #[test]
@@ -349,15 +388,16 @@ mod tests {
             .replace("%3A", ":")
             .replace("%2B", "+")
             .replace("%2F", "/");
-        assert!(matches!(
-            keys.verify(decoded.as_bytes()),
-            Incoming::Valid { .. }
-        ));
         let quoted = format!("\"{}\"", keys.sign(&id));
-        assert!(matches!(
-            keys.verify(quoted.as_bytes()),
-            Incoming::Valid { .. }
-        ));
+        for value in [decoded, quoted] {
+            assert!(
+                matches!(
+                    keys.read(&headers(&[&format!("sid={value}")]), "sid"),
+                    Incoming::Valid { .. }
+                ),
+                "{value}"
+            );
+        }
     }
 
     #[test]
@@ -369,30 +409,29 @@ mod tests {
             let mut v = good.clone().into_bytes();
             let last = v.len() - 1;
             v[last] = if v[last] == b'A' { b'B' } else { b'A' };
-            v
+            String::from_utf8(v).expect("ascii")
         };
-        let cases: Vec<Vec<u8>> = vec![
-            id.as_str().as_bytes().to_vec(),
-            format!("s%3A{id}").into_bytes(),
-            good.replacen("s%3A", "", 1).into_bytes(),
+        let mut cases: Vec<String> = vec![
+            id.as_str().to_owned(),
+            format!("s%3A{id}"),
+            good.replacen("s%3A", "", 1),
             flipped,
-            format!("{good}=").into_bytes(),
-            format!("{good}A").into_bytes(),
-            "s%3A%ZZ.abc".as_bytes().to_vec(),
-            "%".as_bytes().to_vec(),
-            vec![b'a'; MAX_VALUE_LEN + 1],
-            Vec::new(),
+            format!("{good}="),
+            format!("{good}A"),
+            "s%3A%ZZ.abc".to_owned(),
+            "%".to_owned(),
+            "a".repeat(MAX_VALUE_LEN + 1),
+            String::new(),
         ];
         let url_safe = good.replace("%2B", "-").replace("%2F", "_");
-        let cases = cases
-            .into_iter()
-            .chain((url_safe != good).then(|| url_safe.into_bytes()));
+        if url_safe != good {
+            cases.push(url_safe);
+        }
         for case in cases {
             assert_eq!(
-                keys.verify(&case),
+                keys.read(&headers(&[&format!("sid={case}")]), "sid"),
                 Incoming::Invalid,
-                "{:?}",
-                String::from_utf8_lossy(&case)
+                "{case:?}"
             );
         }
     }
@@ -428,30 +467,133 @@ mod tests {
     }
 
     #[test]
-    fn find_takes_the_first_cookie_with_the_exact_name() {
-        let mut headers = http::HeaderMap::new();
-        headers.append(COOKIE, HeaderValue::from_static("sidx=1; a=b"));
-        headers.append(
-            COOKIE,
-            HeaderValue::from_static("x=y;  sid = first ; sid=second"),
+    fn read_matches_the_exact_name_across_headers() {
+        let keys = ring(&[KEY_A]);
+        let id = Id::random();
+        let good = keys.sign(&id);
+        let found = keys.read(
+            &headers(&["sidx=1; a=b", &format!("x=y;  sid = {good} ; z=1")]),
+            "sid",
         );
-        assert_eq!(find(&headers, "sid"), Some(&b"first"[..]));
-        assert_eq!(find(&headers, "si"), None);
-        assert_eq!(find(&headers, "sidx"), Some(&b"1"[..]));
+        assert!(matches!(found, Incoming::Valid { .. }), "{found:?}");
+        assert_eq!(
+            keys.read(&headers(&["sidx=1; a=b"]), "sid"),
+            Incoming::Absent
+        );
+        assert_eq!(keys.read(&headers(&["si=1"]), "sid"), Incoming::Absent);
     }
 
     #[test]
-    fn set_cookie_has_every_attribute_in_order() {
-        let attrs = Attributes::new("/app", Some("example.org"), true, true, Some(SameSite::Lax));
-        let header = attrs.set("sid", "v", Some(60)).expect("valid header");
+    fn read_tries_every_cookie_with_the_name() {
+        let keys = ring(&[KEY_A]);
+        let id = Id::random();
+        let good = format!("sid={}", keys.sign(&id));
+        let other = format!("sid={}", ring(&[KEY_B]).sign(&Id::random()));
+        for header in [
+            format!("sid=planted; {good}"),
+            format!("{other}; sid=x; {good}"),
+            format!("{good}; sid=planted"),
+        ] {
+            assert_eq!(
+                keys.read(&headers(&[&header]), "sid"),
+                Incoming::Valid {
+                    id: id.clone(),
+                    stale_key: false
+                },
+                "{header}"
+            );
+        }
+        let split = keys.read(&headers(&["sid=planted", &good]), "sid");
+        assert!(matches!(split, Incoming::Valid { .. }), "across headers");
+    }
+
+    #[test]
+    fn read_checks_a_bounded_number_of_candidates() {
+        let keys = ring(&[KEY_A]);
+        let good = format!("sid={}", keys.sign(&Id::random()));
+        let planted = ["sid=x"; MAX_CANDIDATES].join("; ");
         assert_eq!(
-            header,
-            "sid=v; Domain=example.org; Path=/app; Max-Age=60; HttpOnly; Secure; SameSite=Lax"
+            keys.read(&headers(&[&format!("{planted}; {good}")]), "sid"),
+            Incoming::Invalid
         );
-        let cleared = attrs.clear("sid").expect("valid header");
+    }
+
+    #[test]
+    fn other_cookies_with_raw_utf8_do_not_hide_the_session_cookie() {
+        let keys = ring(&[KEY_A]);
+        let good = format!("sid={}", keys.sign(&Id::random()));
+        let mut headers = http::HeaderMap::new();
+        let mut raw = b"name=caf\xc3\xa9; bad=\xff\xfe; ".to_vec();
+        raw.extend_from_slice(good.as_bytes());
+        headers.append(COOKIE, HeaderValue::from_bytes(&raw).expect("opaque bytes"));
+        assert!(matches!(keys.read(&headers, "sid"), Incoming::Valid { .. }));
+    }
+
+    fn attributes() -> Attributes {
+        Attributes {
+            path: "/app".to_owned(),
+            domain: Some("example.org".to_owned()),
+            http_only: true,
+            same_site: Some(SameSite::Lax),
+            partitioned: false,
+            priority: None,
+        }
+    }
+
+    fn parts(header: &HeaderValue) -> Vec<String> {
+        let mut parts: Vec<String> = header
+            .to_str()
+            .expect("ascii")
+            .split("; ")
+            .map(str::to_owned)
+            .collect();
+        parts[1..].sort();
+        parts
+    }
+
+    #[test]
+    fn set_cookie_has_every_attribute() {
+        let header = attributes()
+            .set("sid", "v", Some(Duration::seconds(60)), true)
+            .expect("valid header");
         assert_eq!(
-            cleared,
-            "sid=; Domain=example.org; Path=/app; Max-Age=0; Expires=Thu, 01 Jan 1970 00:00:00 GMT; HttpOnly; Secure; SameSite=Lax"
+            parts(&header),
+            [
+                "sid=v",
+                "Domain=example.org",
+                "HttpOnly",
+                "Max-Age=60",
+                "Path=/app",
+                "SameSite=Lax",
+                "Secure"
+            ]
         );
+        let cleared = attributes().clear("sid", false).expect("valid header");
+        assert_eq!(
+            parts(&cleared),
+            [
+                "sid=",
+                "Domain=example.org",
+                "Expires=Thu, 01 Jan 1970 00:00:00 GMT",
+                "HttpOnly",
+                "Max-Age=0",
+                "Path=/app",
+                "SameSite=Lax"
+            ]
+        );
+    }
+
+    #[test]
+    fn partitioned_and_priority_are_written() {
+        let attrs = Attributes {
+            partitioned: true,
+            priority: Some(Priority::High),
+            ..attributes()
+        };
+        let header = attrs.set("sid", "v", None, true).expect("valid header");
+        let parts = parts(&header);
+        assert!(parts.contains(&"Partitioned".to_owned()), "{parts:?}");
+        assert!(parts.contains(&"Priority=High".to_owned()), "{parts:?}");
+        assert!(!parts.iter().any(|p| p.starts_with("Max-Age")), "{parts:?}");
     }
 }

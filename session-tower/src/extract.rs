@@ -1,6 +1,6 @@
 //! The axum extractor.
 
-use axum_core::extract::FromRequestParts;
+use axum::extract::FromRequestParts;
 use http::request::Parts;
 
 use crate::{Error, Session};

@@ -6,12 +6,19 @@ mod cookie;
 mod error;
 #[cfg(feature = "axum")]
 mod extract;
+mod locks;
+mod meta;
+mod persist;
+mod proxy;
 mod service;
 mod session;
+mod state;
 
 pub use config::{Builder, MIN_KEY_LEN};
-pub use cookie::SameSite;
+pub use cookie::{CookieSettings, Priority, SameSite};
 pub use error::Error;
+pub use meta::{RESERVED_KEY, TOMBSTONE_TTL};
+pub use proxy::PeerAddr;
 pub use service::{ResponseFuture, SessionLayer, SessionService};
 pub use session::Session;
 

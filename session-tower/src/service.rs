@@ -12,9 +12,7 @@ use tower_layer::Layer;
 use tower_service::Service;
 
 use crate::Session;
-use crate::config::{Builder, Config};
-use crate::cookie::{self, Incoming};
-use crate::error::StoreFailure;
+use crate::config::{Builder, Config, Secure};
 
 /// Adds a [`Session`] to every request and keeps it in a store; see the crate documentation.
 ///
@@ -30,6 +28,12 @@ impl SessionLayer {
     /// `store` may be any [`Store`], including an `Arc<dyn Store>` chosen at run time.
     pub fn builder(store: impl Store) -> Builder {
         Builder::new(Arc::new(store))
+    }
+
+    /// The store the layer keeps sessions in.
+    #[must_use]
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.config.store
     }
 
     pub(crate) fn from_config(config: Config) -> Self {
@@ -93,11 +97,13 @@ where
 
     fn call(&mut self, mut request: Request<ReqBody>) -> Self::Future {
         let config = Arc::clone(&self.config);
-        let incoming = match cookie::find(request.headers(), &config.name) {
-            Some(raw) => config.keys.verify(raw),
-            None => Incoming::Absent,
+        let incoming = config.keys.read(request.headers(), &config.name);
+        let secure = match config.secure {
+            Secure::Always => true,
+            Secure::Never => false,
+            Secure::Auto => config.trusted_proxies.is_https(&request),
         };
-        let session = Session::new(Arc::clone(&config), incoming);
+        let session = Session::new(config, incoming, secure);
         let shared = session.shared();
         request.extensions_mut().insert(session);
         // The clone that was made ready is the one to call.
@@ -111,15 +117,12 @@ where
                         response.headers_mut().append(SET_COOKIE, cookie);
                     }
                     Ok(None) => {}
-                    // Logged where it happened; the handler's response would claim a success
-                    // that was not kept.
-                    Err(_) => {
+                    // The handler's response would claim a success that was not kept.
+                    Err(error) => {
+                        error.log();
                         response = Response::new(ResBody::default());
-                        *response.status_mut() = config.error_status;
+                        *response.status_mut() = error.status();
                     }
-                }
-                if response.extensions().get::<StoreFailure>().is_some() {
-                    *response.status_mut() = config.error_status;
                 }
                 Ok(response)
             }),

@@ -9,7 +9,7 @@ use common::*;
 use http::StatusCode;
 use session_core::{Data, Id, Record, Store};
 use session_memory::MemoryStore;
-use session_tower::{SameSite, SessionLayer};
+use session_tower::{PeerAddr, Priority, SameSite, SessionLayer};
 use time::Duration;
 
 fn memory() -> Arc<dyn Store> {
@@ -144,36 +144,18 @@ async fn load_failure_is_a_500_not_a_fresh_session() {
     );
 }
 
-/// A store failure is logged at error level with its cause (the response carries no details).
+/// A store failure the handler turns into a response (with `?`) is logged at error level
+/// with its cause (the response carries no details).
 #[tokio::test]
 async fn store_failure_is_logged_with_its_cause() {
-    #[derive(Clone, Default)]
-    struct Buffer(Arc<std::sync::Mutex<Vec<u8>>>);
-    impl std::io::Write for Buffer {
-        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().expect("log buffer").extend_from_slice(bytes);
-            Ok(bytes.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-    let buffer = Buffer::default();
-    let writer = buffer.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_ansi(false)
-        .with_writer(move || writer.clone())
-        .finish();
-    // A current-thread test runtime: the whole request runs on this thread.
-    let _guard = tracing::subscriber::set_default(subscriber);
-
+    let capture = LogCapture::start();
     let (app, counts, _) = failing();
     let response = send(&app, "/set?key=user&value=ada", None).await;
     let cookie = pair(&set_cookie(&response).expect("cookie"));
     counts.fail(true);
     let response = send(&app, "/get?key=user", Some(&cookie)).await;
     assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
-    let logged = String::from_utf8(buffer.0.lock().expect("log buffer").clone()).expect("utf-8");
+    let logged = capture.logs.text();
     assert!(logged.contains("ERROR"), "{logged}");
     assert!(
         logged.contains("session store failed to load a session"),
@@ -187,6 +169,74 @@ async fn store_failure_is_logged_with_its_cause() {
         !logged.contains(&signed_id(&cookie, KEY)),
         "no session id in logs: {logged}"
     );
+}
+
+/// A store failure the handler handles itself is not logged at error level (only at debug):
+/// the application decided it was not an error.
+#[tokio::test]
+async fn handled_store_error_is_not_logged_at_error_level() {
+    let capture = LogCapture::start();
+    let (app, counts, _) = failing();
+    let response = send(&app, "/set?key=user&value=ada", None).await;
+    let cookie = pair(&set_cookie(&response).expect("cookie"));
+    counts.fail(true);
+    let response = send(&app, "/swallow", Some(&cookie)).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(body(response).await, "anonymous");
+    let logged = capture.logs.text();
+    assert!(!logged.contains("ERROR"), "{logged}");
+    assert!(
+        logged.contains("DEBUG") && logged.contains("test store is down"),
+        "still traceable at debug: {logged}"
+    );
+}
+
+/// A failed touch does not fail a read: a store that reads but cannot write (out of memory, a
+/// read-only replica) still serves pages; the failure is logged at warn with its cause and
+/// without the id. A failed save of a change still fails the response.
+#[tokio::test]
+async fn failed_touch_does_not_fail_a_read() {
+    let store = memory();
+    let counting = Counting::new(Arc::clone(&store));
+    let counts = Arc::clone(&counting.counts);
+    let layer = builder(counting)
+        .with_idle_timeout(Some(Duration::seconds(2)))
+        .build()
+        .expect("valid");
+    let app = app(layer, Gates::default());
+    let response = send(&app, "/set?key=user&value=ada", None).await;
+    let cookie = pair(&set_cookie(&response).expect("cookie"));
+    counts.fail_writes(true);
+    sleep_ms(100).await;
+
+    let capture = LogCapture::start();
+    counts.reset();
+    let response = send(&app, "/get?key=user", Some(&cookie)).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(set_cookie(&response), None);
+    assert_eq!(body(response).await, "\"ada\"", "the read is served");
+    assert_eq!(counts.snapshot(), [0, 1, 0, 1, 0], "the touch was tried");
+    let logged = capture.logs.text();
+    assert!(logged.contains("WARN"), "{logged}");
+    assert!(!logged.contains("ERROR"), "{logged}");
+    assert!(
+        logged.contains("test store is read-only"),
+        "the cause: {logged}"
+    );
+    assert!(
+        !logged.contains(&signed_id(&cookie, KEY)),
+        "no session id in logs: {logged}"
+    );
+
+    let response = send(&app, "/set?key=user&value=bob", Some(&cookie)).await;
+    assert_eq!(
+        response.status(),
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "a change that was not kept is an error"
+    );
+    counts.fail_writes(false);
+    let response = send(&app, "/get?key=user", Some(&cookie)).await;
+    assert_eq!(body(response).await, "\"ada\"");
 }
 
 /// A failure while writing after the handler replaces the handler's success with the error
@@ -320,6 +370,34 @@ fn invalid_configuration_is_an_error_at_build_time() {
             "success as error status",
             builder(MemoryStore::new()).with_error_status(StatusCode::OK),
         ),
+        (
+            "Partitioned without Secure",
+            builder(MemoryStore::new())
+                .with_partitioned(true)
+                .with_secure(false),
+        ),
+        (
+            "SameSite=None with Secure decided per request",
+            builder(MemoryStore::new())
+                .with_same_site(Some(SameSite::None))
+                .with_secure_auto(),
+        ),
+        (
+            "__Host- with Secure decided per request",
+            builder(MemoryStore::new())
+                .with_name("__Host-sid")
+                .with_secure_auto(),
+        ),
+        (
+            "a trusted proxy that is not an address",
+            builder(MemoryStore::new())
+                .with_secure_auto()
+                .with_trusted_proxies(["proxy.internal"]),
+        ),
+        (
+            "trusted proxies without secure auto",
+            builder(MemoryStore::new()).with_trusted_proxies(["10.0.0.1"]),
+        ),
     ];
     for (what, builder) in cases {
         match builder.build() {
@@ -358,17 +436,172 @@ async fn cookie_attributes_follow_the_configuration() {
     let app = app(layer, Gates::default());
     let response = send(&app, "/set?key=user&value=ada", None).await;
     let cookie = set_cookie(&response).expect("cookie");
-    let attributes: Vec<&str> = cookie.split("; ").skip(1).collect();
     assert!(cookie.starts_with("app.sid=s%3A"), "{cookie}");
     assert_eq!(
-        attributes,
+        attributes(&cookie),
         [
             "Domain=example.org",
-            "Path=/app",
             "Max-Age=60",
+            "Path=/app",
             "SameSite=Strict"
         ]
     );
+}
+
+/// `Partitioned` and `Priority` are sent when configured.
+#[tokio::test]
+async fn cookie_partitioned_and_priority_are_sent() {
+    let layer = builder(memory())
+        .with_same_site(Some(SameSite::None))
+        .with_partitioned(true)
+        .with_priority(Some(Priority::High))
+        .build()
+        .expect("valid");
+    let app = app(layer, Gates::default());
+    let response = send(&app, "/set?key=user&value=ada", None).await;
+    let cookie = set_cookie(&response).expect("cookie");
+    assert_eq!(
+        attributes(&cookie),
+        [
+            "HttpOnly",
+            "Partitioned",
+            "Path=/",
+            "Priority=High",
+            "SameSite=None",
+            "Secure"
+        ]
+    );
+    let response = send(&app, "/destroy", Some(&pair(&cookie))).await;
+    let cleared = set_cookie(&response).expect("clearing cookie");
+    assert!(
+        cleared.contains("; Partitioned") && cleared.contains("; Priority=High"),
+        "the clearing cookie matches the one it clears: {cleared}"
+    );
+}
+
+// ---- Secure behind a proxy ---------------------------------------------------------------
+
+fn behind_proxy() -> axum::Router {
+    let layer = builder(memory())
+        .with_secure_auto()
+        .with_trusted_proxies(["10.0.0.0/8", "::1"])
+        .build()
+        .expect("valid");
+    app(layer, Gates::default())
+}
+
+/// One new session through `app` from `peer` with `headers`; its Set-Cookie.
+async fn cookie_from(
+    app: &axum::Router,
+    peer: Option<&str>,
+    headers: &[(&str, &str)],
+    connect_info: bool,
+) -> String {
+    let mut request = http::Request::get("/set?key=user&value=ada");
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    let mut request = request
+        .body(axum::body::Body::empty())
+        .expect("valid request");
+    if let Some(peer) = peer {
+        let address: std::net::SocketAddr = peer.parse().expect("socket address");
+        if connect_info {
+            request
+                .extensions_mut()
+                .insert(axum::extract::ConnectInfo(address));
+        } else {
+            request.extensions_mut().insert(PeerAddr(address));
+        }
+    }
+    let response = send_request(app, request).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    set_cookie(&response).expect("a new session's cookie")
+}
+
+/// `Secure` follows the scheme a trusted proxy reports, from `X-Forwarded-Proto` or
+/// `Forwarded`, with the peer from axum's `ConnectInfo` or a `PeerAddr`.
+#[tokio::test]
+async fn secure_auto_follows_a_trusted_proxy() {
+    let app = behind_proxy();
+    let https = [("x-forwarded-proto", "https")];
+    for connect_info in [true, false] {
+        let cookie = cookie_from(&app, Some("10.1.2.3:4000"), &https, connect_info).await;
+        assert!(cookie.contains("; Secure"), "{cookie}");
+    }
+    let forwarded = [("forwarded", "for=198.51.100.7;proto=https")];
+    let cookie = cookie_from(&app, Some("[::1]:4000"), &forwarded, true).await;
+    assert!(cookie.contains("; Secure"), "{cookie}");
+    let http = [("x-forwarded-proto", "http")];
+    let cookie = cookie_from(&app, Some("10.1.2.3:4000"), &http, true).await;
+    assert!(
+        !cookie.contains("Secure"),
+        "plain http behind the proxy: {cookie}"
+    );
+    let cookie = cookie_from(&app, Some("10.1.2.3:4000"), &[], true).await;
+    assert!(!cookie.contains("Secure"), "no header: {cookie}");
+}
+
+/// Forwarding headers from a peer that is not a trusted proxy, or from an unknown peer, are
+/// ignored: a client cannot choose the attribute.
+#[tokio::test]
+async fn secure_auto_ignores_an_untrusted_peer() {
+    let app = behind_proxy();
+    for headers in [
+        &[("x-forwarded-proto", "https")][..],
+        &[("forwarded", "for=10.0.0.1;proto=https")][..],
+    ] {
+        let cookie = cookie_from(&app, Some("203.0.113.5:4000"), headers, true).await;
+        assert!(!cookie.contains("Secure"), "untrusted peer: {cookie}");
+        let cookie = cookie_from(&app, None, headers, true).await;
+        assert!(!cookie.contains("Secure"), "unknown peer: {cookie}");
+    }
+    let layer = builder(memory()).with_secure_auto().build().expect("valid");
+    let no_proxies = common::app(layer, Gates::default());
+    let https = [("x-forwarded-proto", "https")];
+    let cookie = cookie_from(&no_proxies, Some("10.1.2.3:4000"), &https, true).await;
+    assert!(!cookie.contains("Secure"), "no trusted proxies: {cookie}");
+}
+
+/// Through a real server serving with `ConnectInfo`, the loopback proxy's header is believed.
+#[tokio::test]
+async fn secure_auto_behind_a_real_proxy_connection() {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+
+    let layer = builder(memory())
+        .with_secure_auto()
+        .with_trusted_proxies(["127.0.0.1"])
+        .build()
+        .expect("valid");
+    let app = app(layer, Gates::default());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind loopback");
+    let address = listener.local_addr().expect("address");
+    let server = tokio::spawn(async move {
+        axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+        )
+        .await
+    });
+    for (proto, secure) in [("https", true), ("http", false)] {
+        let mut stream = tokio::net::TcpStream::connect(address)
+            .await
+            .expect("connect");
+        let request = format!(
+            "GET /set?key=user&value=ada HTTP/1.1\r\nHost: localhost\r\nX-Forwarded-Proto: {proto}\r\nConnection: close\r\n\r\n"
+        );
+        stream.write_all(request.as_bytes()).await.expect("write");
+        let mut response = String::new();
+        stream.read_to_string(&mut response).await.expect("read");
+        let cookie = response
+            .lines()
+            .find_map(|l| l.strip_prefix("set-cookie: "))
+            .unwrap_or_else(|| panic!("Set-Cookie header in {response}"));
+        assert_eq!(cookie.contains("; Secure"), secure, "{proto}: {cookie}");
+    }
+    server.abort();
 }
 
 // ---- Concurrency (MemoryStore; the Redis run is in tests/redis.rs) -----------------------
@@ -391,6 +624,28 @@ async fn concurrent_change_to_destroyed_session_starts_new_one() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_writers_lose_nothing() {
     common::concurrent::many_concurrent_writers_lose_nothing(memory()).await;
+}
+
+// ---- Real apps: logins racing other requests, read-modify-write, "remember me" ------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hundred_concurrent_increments_end_at_100() {
+    common::concurrent::hundred_concurrent_increments_end_at_100(memory()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn login_with_parallel_requests_ends_logged_in() {
+    common::concurrent::login_with_parallel_requests_ends_logged_in(memory()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn regenerate_keeps_a_concurrent_save() {
+    common::concurrent::regenerate_keeps_a_concurrent_save(memory()).await;
+}
+
+#[tokio::test]
+async fn remember_me_lifetime_is_stored_with_the_session() {
+    common::concurrent::remember_me_lifetime_is_stored_with_the_session(memory()).await;
 }
 
 // ---- A real server -----------------------------------------------------------------------

@@ -28,7 +28,8 @@ use tower::ServiceExt as _;
 pub const KEY: &[u8] = b"the current signing key, 32+ bytes long";
 pub const OLD_KEY: &[u8] = b"the previous signing key, also 32+ bytes";
 
-/// How many times each store operation ran, and a switch to make every operation fail.
+/// How many times each store operation ran, and switches to make every operation, or every
+/// write, fail.
 #[derive(Default)]
 pub struct Counts {
     pub create: AtomicUsize,
@@ -37,6 +38,7 @@ pub struct Counts {
     pub touch: AtomicUsize,
     pub delete: AtomicUsize,
     pub fail: AtomicBool,
+    pub fail_writes: AtomicBool,
 }
 
 impl Counts {
@@ -66,6 +68,12 @@ impl Counts {
     pub fn fail(&self, fail: bool) {
         self.fail.store(fail, Ordering::SeqCst);
     }
+
+    /// Makes create, save, touch and delete fail while load works (a read-only replica, a
+    /// Redis out of memory).
+    pub fn fail_writes(&self, fail: bool) {
+        self.fail_writes.store(fail, Ordering::SeqCst);
+    }
 }
 
 /// Wraps a store, counting calls.
@@ -83,12 +91,21 @@ impl Counting {
         }
     }
 
-    fn check(&self, counter: &AtomicUsize) -> session_core::Result<()> {
+    fn check(&self, counter: &AtomicUsize, write: bool) -> session_core::Result<()> {
         counter.fetch_add(1, Ordering::SeqCst);
         if self.counts.fail.load(Ordering::SeqCst) {
             return Err(session_core::Error::backend(
                 "reach the test store",
                 std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "test store is down"),
+            ));
+        }
+        if write && self.counts.fail_writes.load(Ordering::SeqCst) {
+            return Err(session_core::Error::backend(
+                "write to the test store",
+                std::io::Error::new(
+                    std::io::ErrorKind::ReadOnlyFilesystem,
+                    "test store is read-only",
+                ),
             ));
         }
         Ok(())
@@ -98,23 +115,23 @@ impl Counting {
 #[async_trait]
 impl Store for Counting {
     async fn create(&self, record: &Record) -> session_core::Result<()> {
-        self.check(&self.counts.create)?;
+        self.check(&self.counts.create, true)?;
         self.inner.create(record).await
     }
     async fn load(&self, id: &Id) -> session_core::Result<Option<Record>> {
-        self.check(&self.counts.load)?;
+        self.check(&self.counts.load, false)?;
         self.inner.load(id).await
     }
     async fn save(&self, record: &Record) -> session_core::Result<()> {
-        self.check(&self.counts.save)?;
+        self.check(&self.counts.save, true)?;
         self.inner.save(record).await
     }
     async fn touch(&self, id: &Id, expires_at: OffsetDateTime) -> session_core::Result<bool> {
-        self.check(&self.counts.touch)?;
+        self.check(&self.counts.touch, true)?;
         self.inner.touch(id, expires_at).await
     }
     async fn delete(&self, id: &Id) -> session_core::Result<()> {
-        self.check(&self.counts.delete)?;
+        self.check(&self.counts.delete, true)?;
         self.inner.delete(id).await
     }
 }
@@ -215,6 +232,146 @@ pub fn app(layer: SessionLayer, gates: Gates) -> Router {
             }),
         )
         .route(
+            "/regenerate-empty",
+            get(|session: Session| async move {
+                session.regenerate_empty().await?;
+                session.insert("user", "ada").await?;
+                Ok::<_, session_tower::Error>(session.id().await?.to_string())
+            }),
+        )
+        .route(
+            "/login",
+            get(|session: Session, q: Params| async move {
+                session.regenerate().await?;
+                session.insert("user", param(&q, "user")).await?;
+                Ok::<_, session_tower::Error>("logged in")
+            }),
+        )
+        .route(
+            "/gated-login",
+            get(
+                |State(gates): State<Gates>, session: Session, q: Params| async move {
+                    // Loads the session, then waits before regenerating it.
+                    session.get::<serde_json::Value>("user").await?;
+                    gates.pass(param(&q, "gate")).await;
+                    session.regenerate().await?;
+                    session.insert("user", param(&q, "user")).await?;
+                    Ok::<_, session_tower::Error>("logged in")
+                },
+            ),
+        )
+        .route(
+            "/incr",
+            get(|session: Session, q: Params| async move {
+                let n = session
+                    .update(param(&q, "key"), |n: Option<u64>| n.unwrap_or(0) + 1)
+                    .await?;
+                Ok::<_, session_tower::Error>(n.to_string())
+            }),
+        )
+        .route(
+            "/remember",
+            get(|session: Session, q: Params| async move {
+                let days: i64 = param(&q, "days").parse().unwrap_or(30);
+                session
+                    .set_max_age(Some(time::Duration::days(days)))
+                    .await?;
+                session
+                    .set_idle_timeout(Some(time::Duration::days(days)))
+                    .await?;
+                Ok::<_, session_tower::Error>("remembered")
+            }),
+        )
+        .route(
+            "/browser-session",
+            get(|session: Session| async move {
+                session.set_max_age(None).await?;
+                Ok::<_, session_tower::Error>("browser session")
+            }),
+        )
+        .route(
+            "/forget",
+            get(|session: Session| async move {
+                session.reset_lifetime().await?;
+                Ok::<_, session_tower::Error>("forgotten")
+            }),
+        )
+        .route(
+            "/lifetime",
+            get(|session: Session| async move {
+                let idle = session.idle_timeout().await?;
+                let max_age = session.max_age().await?;
+                let minutes = |d: Option<time::Duration>| {
+                    d.map_or("none".to_owned(), |d| d.whole_minutes().to_string())
+                };
+                Ok::<_, session_tower::Error>(format!(
+                    "idle {} max-age {}",
+                    minutes(idle),
+                    minutes(max_age)
+                ))
+            }),
+        )
+        .route(
+            "/reload-after-delete",
+            get(|session: Session| async move {
+                session.insert("unsaved", "1").await?;
+                let id = session.id().await?;
+                // Another request (or an admin) ends the session meanwhile.
+                session
+                    .store()
+                    .delete(&id)
+                    .await
+                    .map_err(session_tower::Error::Value)?;
+                let found = session.reload().await?;
+                let after = session.is_empty().await?;
+                Ok::<_, session_tower::Error>(format!("found {found} empty {after}"))
+            }),
+        )
+        .route(
+            "/current-id",
+            get(|session: Session| async move {
+                let before = session.current_id();
+                let loaded = session.id().await?;
+                let after = session.current_id();
+                Ok::<_, session_tower::Error>(format!(
+                    "{} {} {}",
+                    before.is_some(),
+                    after.as_ref() == Some(&loaded),
+                    loaded
+                ))
+            }),
+        )
+        .route(
+            "/set-reserved",
+            get(|session: Session| async move {
+                match session.insert(session_tower::RESERVED_KEY, "mine").await {
+                    Err(session_tower::Error::InvalidArgument(_)) => "refused",
+                    Err(_) => "other error",
+                    Ok(()) => "accepted",
+                }
+            }),
+        )
+        .route(
+            "/data",
+            get(|session: Session| async move {
+                let data = session.data().await?;
+                Ok::<_, session_tower::Error>(data.keys().collect::<Vec<_>>().join(","))
+            }),
+        )
+        .route(
+            "/gated-get",
+            get(
+                |State(gates): State<Gates>, session: Session, q: Params| async move {
+                    let value: Option<serde_json::Value> = session.get(param(&q, "key")).await?;
+                    gates.pass(param(&q, "gate")).await;
+                    Ok::<_, session_tower::Error>(match value {
+                        Some(v) => v.to_string(),
+                        None => "none".to_owned(),
+                    })
+                },
+            ),
+        )
+        .route(
             "/touch",
             get(|session: Session| async move {
                 session.touch().await?;
@@ -279,11 +436,55 @@ pub async fn send(app: &Router, uri: &str, cookie: Option<&str>) -> Response<Bod
     if let Some(cookie) = cookie {
         request = request.header(header::COOKIE, cookie);
     }
-    let request = request.body(Body::empty()).expect("valid request");
+    send_request(app, request.body(Body::empty()).expect("valid request")).await
+}
+
+/// A prepared request through the app.
+pub async fn send_request(app: &Router, request: Request<Body>) -> Response<Body> {
     app.clone()
         .oneshot(request)
         .await
         .expect("the router is infallible")
+}
+
+/// The attributes of a Set-Cookie after `name=value`, sorted (their order means nothing).
+pub fn attributes(set_cookie: &str) -> Vec<String> {
+    let mut attributes: Vec<String> = set_cookie.split("; ").skip(1).map(str::to_owned).collect();
+    attributes.sort();
+    attributes
+}
+
+/// The `Max-Age` of a Set-Cookie, if any.
+pub fn max_age(set_cookie: &str) -> Option<i64> {
+    set_cookie
+        .split("; ")
+        .find_map(|a| a.strip_prefix("Max-Age="))
+        .map(|v| v.parse().expect("Max-Age is a number"))
+}
+
+/// A browser's cookie jar, for the session cookie only: a Set-Cookie replaces it, a clearing
+/// one removes it.
+#[derive(Debug, Clone, Default)]
+pub struct Jar(Option<String>);
+
+impl Jar {
+    pub fn holding(cookie: &str) -> Self {
+        Self(Some(cookie.to_owned()))
+    }
+
+    pub fn receive(&mut self, set_cookies: &[String]) {
+        for set_cookie in set_cookies {
+            if is_clearing(set_cookie) {
+                self.0 = None;
+            } else {
+                self.0 = Some(pair(set_cookie));
+            }
+        }
+    }
+
+    pub fn cookie(&self) -> Option<&str> {
+        self.0.as_deref()
+    }
 }
 
 pub async fn body(response: Response<Body>) -> String {
@@ -363,4 +564,47 @@ pub fn is_clearing(set_cookie: &str) -> bool {
 
 pub fn id(s: &str) -> Id {
     s.parse().expect("a valid id")
+}
+
+/// What `tracing` logged while a [`LogCapture`] was in scope, on this thread.
+#[derive(Clone, Default)]
+pub struct LogBuffer(Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for LogBuffer {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().expect("log buffer").extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl LogBuffer {
+    pub fn text(&self) -> String {
+        String::from_utf8(self.0.lock().expect("log buffer").clone()).expect("utf-8 logs")
+    }
+}
+
+/// Captures the logs (from `DEBUG` up) of everything run on this thread until dropped: use it
+/// in a current-thread test runtime, where the whole request runs on the test's thread.
+pub struct LogCapture {
+    pub logs: LogBuffer,
+    _guard: tracing::subscriber::DefaultGuard,
+}
+
+impl LogCapture {
+    pub fn start() -> Self {
+        let logs = LogBuffer::default();
+        let writer = logs.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_ansi(false)
+            .with_max_level(tracing::Level::DEBUG)
+            .with_writer(move || writer.clone())
+            .finish();
+        Self {
+            logs,
+            _guard: tracing::subscriber::set_default(subscriber),
+        }
+    }
 }
