@@ -353,7 +353,7 @@ pub(crate) async fn run(args: &Args, servers: &mut Servers, report: &mut Report)
 
     if args.wants(crate::args::Backend::Redis) {
         let url = servers.redis(args).await?;
-        let store: Arc<dyn Store> = Arc::new(session_redis::RedisStore::new(&url).await?);
+        let store: Arc<dyn Store> = Arc::new(session_redis::RedisStore::connect(&url).await?);
         let ours = Client::new(
             "axum + session-tower + RedisStore",
             Role::Ours,

@@ -64,7 +64,7 @@ pub(crate) async fn run(args: &Args, servers: &mut Servers, report: &mut Report)
             eprintln!("[scaling] redis: preparing {n} sessions");
             // A database per count and contender, so that each has a keyspace of its own size.
             let (db_ours, db_floor) = (1 + 2 * i, 2 + 2 * i);
-            let store = RedisStore::new(&with_database(&url, db_ours)?).await?;
+            let store = RedisStore::connect(&with_database(&url, db_ours)?).await?;
             let label = format!("ours: RedisStore, {} sessions (db {db_ours})", thousands(n));
             ours.push(Arc::new(
                 Ours::prepare(label, Arc::new(store), n, args.size).await?,
@@ -224,7 +224,7 @@ async fn by_size(args: &Args, report: &mut Report, backend: Backend, servers: &m
             _ => {
                 let url = servers.redis(args).await?;
                 let store: Arc<dyn Store> =
-                    Arc::new(RedisStore::new(&with_database(&url, 8)?).await?);
+                    Arc::new(RedisStore::connect(&with_database(&url, 8)?).await?);
                 let conn = Conn::standalone(&with_database(&url, 9)?).await?;
                 vec![
                     Arc::new(Ours::prepare("ours: RedisStore", store, n, size).await?),

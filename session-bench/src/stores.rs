@@ -134,12 +134,12 @@ async fn redis(args: &Args, urls: Vec<String>) -> Res<Contenders> {
     let cluster = urls.len() > 1;
     let (store, conn) = if cluster {
         (
-            RedisStore::cluster(urls.clone()).await?,
+            RedisStore::connect_cluster(urls.clone()).await?,
             Conn::cluster(&urls).await?,
         )
     } else {
         (
-            RedisStore::new(&urls[0]).await?,
+            RedisStore::connect(&urls[0]).await?,
             Conn::standalone(&urls[0]).await?,
         )
     };
@@ -156,7 +156,11 @@ async fn redis(args: &Args, urls: Vec<String>) -> Res<Contenders> {
         } else {
             "Redis, standalone"
         },
-        if cluster { "cluster" } else { "new" },
+        if cluster {
+            "connect_cluster"
+        } else {
+            "connect"
+        },
     );
     #[cfg(feature = "tower-sessions-stores")]
     {

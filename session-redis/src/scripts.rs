@@ -5,6 +5,10 @@
 //! slot, and reads only the 25-byte header of the stored value, never the data. Lua strings are
 //! indexed from 1: the header's bytes 0, 1..9, 9..17 and 17..25 (layout, `created_at`, version,
 //! `expires_at`) are `1`, `2..9`, `10..17` and `18..25` there.
+//!
+//! No script takes "now" from the app or reads `TIME`: a key whose expiry time has passed by
+//! Redis's clock reads as no key (`GETRANGE` returns an empty string), and a `PXAT` or
+//! `PEXPIREAT` time that has passed by that clock deletes the key.
 
 /// The record was written (or, when its expiry has passed, deleted).
 pub(crate) const OK: i64 = 0;

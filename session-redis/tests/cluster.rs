@@ -10,7 +10,7 @@ use session_testcontainers::{self as containers, RedisCluster};
 async fn setup() -> (RedisStore, RedisCluster) {
     let cluster = containers::redis_cluster().await;
     let urls = cluster.urls();
-    let store = match RedisStore::cluster(urls.iter().map(String::as_str)).await {
+    let store = match RedisStore::connect_cluster(urls.iter().map(String::as_str)).await {
         Ok(store) => store,
         Err(e) => panic!("cannot connect to the Redis Cluster at {urls:?}: {e} ({e:?})"),
     };

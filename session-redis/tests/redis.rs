@@ -1,11 +1,14 @@
 //! Behaviour specific to the Redis store, against a standalone Redis in a container: the data
-//! layout and expiry, corrupt records, the script cache, and timeouts on a paused server.
+//! layout and expiry, the clock rule, versions, corrupt records, error replies, size limits, the
+//! script cache, and timeouts on a paused server.
 
-use std::sync::Arc;
 use std::time::Duration;
 
+use bytes::{BufMut, Bytes};
+use redis::RedisError;
 use redis::aio::MultiplexedConnection;
-use session_core::{Codec, Error, Id, Json, Record, Store, Timeout, now};
+use session_core::clock::{Clock, OffsetClock};
+use session_core::{Codec, Error, Id, Json, MAX_VERSION, Record, Store, Timeout, Value, now};
 use session_redis::RedisStore;
 use session_testcontainers::{self as containers, Container};
 
@@ -13,7 +16,7 @@ const HOUR: time::Duration = time::Duration::hours(1);
 
 async fn setup() -> (RedisStore, MultiplexedConnection, Container) {
     let container = containers::redis().await;
-    let store = match RedisStore::new(container.url()).await {
+    let store = match RedisStore::connect(container.url()).await {
         Ok(store) => store,
         Err(e) => panic!(
             "cannot connect to the Redis container at {}: {e} ({e:?})",
@@ -378,7 +381,7 @@ async fn flushed_script_cache_is_reloaded() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn json_codec_writes_json_and_reads_both() {
     let (store, mut raw, _container) = setup().await;
-    let json_store = store.clone().with_codec(Arc::new(Json));
+    let json_store = store.clone().with_codec(Json);
     let record = sample();
     json_store.create(&record).await.expect("create as JSON");
     let stored = value(&mut raw, &store.key(&record.id))
@@ -423,7 +426,7 @@ async fn invalid_options_are_rejected() {
         "zero timeout: {outcome:?}"
     );
     assert_eq!(store.prefix(), RedisStore::DEFAULT_PREFIX);
-    assert_eq!(store.timeout(), RedisStore::DEFAULT_TIMEOUT);
+    assert_eq!(store.timeout(), session_core::DEFAULT_TIMEOUT);
 }
 
 /// Connecting to a port where nothing listens fails with a backend error, in bounded time.
@@ -432,12 +435,12 @@ async fn unreachable_server_is_a_backend_error() {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a free port");
     let port = listener.local_addr().expect("local address").port();
     drop(listener);
-    let outcome = guard(RedisStore::new(&format!("redis://127.0.0.1:{port}"))).await;
+    let outcome = guard(RedisStore::connect(&format!("redis://127.0.0.1:{port}"))).await;
     assert!(
         matches!(outcome, Err(Error::Backend { .. })),
         "connect to a closed port: {outcome:?}"
     );
-    let outcome = guard(RedisStore::new("not a url")).await;
+    let outcome = guard(RedisStore::connect("not a url")).await;
     assert!(
         matches!(outcome, Err(Error::Backend { .. })),
         "invalid URL: {outcome:?}"
@@ -562,4 +565,322 @@ async fn stopped_redis_fails_and_the_store_reconnects() {
         .expect("load after the restart")
         .expect("live");
     assert_eq!(loaded.data, record.data);
+}
+
+/// Redis's clock decides expiry, never the app's: a store whose app clock is 10 minutes fast
+/// writes, loads, saves and touches a session that expires in 5 minutes (already past by its
+/// own clock), and the key expires 1 ms before `expires_at` whatever that clock says. One
+/// whose clock is 10 minutes slow cannot store, touch or save a session Redis calls expired.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_clock_decides_expiry_whatever_the_app_clock() {
+    let (store, mut raw, _container) = setup().await;
+    let fast = store
+        .clone()
+        .with_clock(OffsetClock::new(time::Duration::minutes(10)));
+    let mut record = sample();
+    record.expires_at = now() + time::Duration::minutes(5);
+    fast.create(&record).await.expect("create on the fast host");
+    let key = store.key(&record.id);
+    assert_eq!(
+        expire_time(&mut raw, &key).await,
+        millis(record.expires_at) - 1,
+        "create: the key expires with the record"
+    );
+    let mut loaded = fast
+        .load(&record.id)
+        .await
+        .expect("load")
+        .expect("live by Redis's clock: the fast host must see it");
+    assert_eq!(loaded, record);
+    loaded.data.insert("visits", &4).expect("encode");
+    fast.save(&loaded).await.expect("save on the fast host");
+    assert_eq!(
+        expire_time(&mut raw, &key).await,
+        millis(record.expires_at) - 1,
+        "save: the key still expires with the record"
+    );
+    let later = now() + time::Duration::minutes(6);
+    assert!(
+        fast.touch(&record.id, later).await.expect("touch"),
+        "touch on the fast host finds the live record"
+    );
+    assert_eq!(
+        expire_time(&mut raw, &key).await,
+        millis(later) - 1,
+        "touch moves the key's expiry"
+    );
+    let loaded = store.load(&record.id).await.expect("load").expect("live");
+    assert_eq!((loaded.version, loaded.expires_at), (1, later));
+
+    let slow_clock = OffsetClock::new(time::Duration::minutes(-10));
+    let slow = store.clone().with_clock(slow_clock);
+    let mut expired = sample();
+    expired.expires_at = now() - time::Duration::seconds(1);
+    assert!(
+        expired.expires_at > slow_clock.now() + time::Duration::minutes(9),
+        "the slow host calls it live"
+    );
+    slow.create(&expired)
+        .await
+        .expect("create of an expired record succeeds");
+    assert!(
+        !exists(&mut raw, &store.key(&expired.id)).await,
+        "Redis stores nothing"
+    );
+    assert!(
+        !slow
+            .touch(&expired.id, now() + HOUR)
+            .await
+            .expect("touch on the slow host"),
+        "nothing to touch"
+    );
+    let outcome = slow.save(&expired).await;
+    assert!(
+        matches!(outcome, Err(Error::NotFound)),
+        "save on the slow host: {outcome:?}"
+    );
+    assert!(
+        !exists(&mut raw, &store.key(&expired.id)).await,
+        "neither touch nor save revived it"
+    );
+}
+
+/// Touching a live session to an instant in the past reports it (`Ok(true)`) and deletes the
+/// key; a second touch finds nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn touch_into_the_past_deletes_the_key() {
+    let (store, mut raw, _container) = setup().await;
+    let record = sample();
+    store.create(&record).await.expect("create");
+    let outcome = store
+        .touch(&record.id, now() - time::Duration::seconds(1))
+        .await;
+    assert!(
+        matches!(outcome, Ok(true)),
+        "touch into the past: {outcome:?}"
+    );
+    assert!(
+        !exists(&mut raw, &store.key(&record.id)).await,
+        "the key is deleted"
+    );
+    assert_eq!(store.load(&record.id).await.expect("load"), None);
+    let outcome = store.touch(&record.id, now() + HOUR).await;
+    assert!(matches!(outcome, Ok(false)), "second touch: {outcome:?}");
+}
+
+/// Versions stay in `0..=MAX_VERSION`: `create` beyond it and `save` at it are refused before
+/// the round trip and write nothing; a stored version beyond it is a corrupt record.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn versions_stay_in_range() {
+    let (store, mut raw, _container) = setup().await;
+    let mut beyond = sample();
+    beyond.version = MAX_VERSION + 1;
+    let outcome = store.create(&beyond).await;
+    assert!(
+        matches!(outcome, Err(Error::VersionOutOfRange(v)) if v == MAX_VERSION + 1),
+        "create beyond MAX_VERSION: {outcome:?}"
+    );
+    assert!(
+        !exists(&mut raw, &store.key(&beyond.id)).await,
+        "nothing written"
+    );
+
+    let mut last = sample();
+    last.version = MAX_VERSION;
+    store.create(&last).await.expect("create at MAX_VERSION");
+    let key = store.key(&last.id);
+    let before = value(&mut raw, &key).await.expect("the key exists");
+    let mut changed = last.clone();
+    changed.data.insert("visits", &4).expect("encode");
+    let outcome = store.save(&changed).await;
+    assert!(
+        matches!(outcome, Err(Error::VersionOutOfRange(v)) if v == MAX_VERSION),
+        "save at MAX_VERSION: {outcome:?}"
+    );
+    assert_eq!(
+        value(&mut raw, &key).await.as_deref(),
+        Some(before.as_slice()),
+        "the refused save wrote nothing"
+    );
+    let loaded = store.load(&last.id).await.expect("load").expect("live");
+    assert_eq!(loaded.version, MAX_VERSION);
+
+    let mut before_last = sample();
+    before_last.version = MAX_VERSION - 1;
+    store.create(&before_last).await.expect("create");
+    store.save(&before_last).await.expect("save to MAX_VERSION");
+    let loaded = store
+        .load(&before_last.id)
+        .await
+        .expect("load")
+        .expect("live");
+    assert_eq!(loaded.version, MAX_VERSION);
+
+    let id = Id::random();
+    let mut stored = header(millis(now()), MAX_VERSION + 1, millis(now() + HOUR));
+    stored.extend(
+        session_core::MessagePack
+            .encode(&sample().data)
+            .expect("encode"),
+    );
+    set_raw(
+        &mut raw,
+        &store.key(&id),
+        &stored,
+        Some(millis(now() + HOUR)),
+    )
+    .await;
+    let outcome = store.load(&id).await;
+    assert!(
+        matches!(outcome, Err(Error::Decode(_))),
+        "a stored version beyond MAX_VERSION: {outcome:?}"
+    );
+}
+
+/// The error reply an operation failed with, from the `RedisError` kept as the source of
+/// `Error::Backend`.
+fn reply_code<T: std::fmt::Debug>(outcome: session_core::Result<T>) -> String {
+    match outcome {
+        Err(Error::Backend { source, operation }) => match source.downcast_ref::<RedisError>() {
+            Some(e) => e.code().unwrap_or("(no code)").to_owned(),
+            None => panic!("{operation}: the source must be the RedisError, got {source:?}"),
+        },
+        other => panic!("expected Err(Backend {{ source: RedisError }}), got {other:?}"),
+    }
+}
+
+async fn config_set(raw: &mut MultiplexedConnection, name: &str, value: &str) {
+    let _: () = redis::cmd("CONFIG")
+        .arg("SET")
+        .arg(name)
+        .arg(value)
+        .query_async(raw)
+        .await
+        .expect("CONFIG SET");
+}
+
+/// Over `maxmemory` (with the default `noeviction` policy) Redis refuses writes with `OOM`:
+/// `create`, `save` and `touch` fail with `Error::Backend` whose source is that reply, and write
+/// nothing; `load` and `delete` still work.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oom_replies_are_backend_errors() {
+    let (store, mut raw, _container) = setup().await;
+    let record = sample();
+    store.create(&record).await.expect("create");
+    let key = store.key(&record.id);
+    let before = value(&mut raw, &key).await.expect("the key exists");
+    config_set(&mut raw, "maxmemory-policy", "noeviction").await;
+    config_set(&mut raw, "maxmemory", "1").await;
+
+    let fresh = sample();
+    assert_eq!(reply_code(store.create(&fresh).await), "OOM", "create");
+    assert_eq!(reply_code(store.save(&record).await), "OOM", "save");
+    assert_eq!(
+        reply_code(store.touch(&record.id, now() + HOUR * 2).await),
+        "OOM",
+        "touch"
+    );
+    assert!(
+        !exists(&mut raw, &store.key(&fresh.id)).await,
+        "create wrote nothing"
+    );
+    assert_eq!(
+        value(&mut raw, &key).await.as_deref(),
+        Some(before.as_slice()),
+        "save and touch wrote nothing"
+    );
+    let loaded = store.load(&record.id).await.expect("load under OOM");
+    assert_eq!(loaded, Some(record.clone()));
+
+    config_set(&mut raw, "maxmemory", "0").await;
+    store.save(&record).await.expect("save once memory is back");
+    store.delete(&record.id).await.expect("delete");
+}
+
+/// A replica refuses writes with `READONLY` (as a demoted master does after a failover):
+/// every write fails with `Error::Backend` whose source is that reply; `load` still reads.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readonly_replies_are_backend_errors() {
+    let (store, mut raw, _container) = setup().await;
+    let record = sample();
+    store.create(&record).await.expect("create");
+    // A replica of a master that does not exist: it keeps its data and serves reads.
+    let _: () = redis::cmd("REPLICAOF")
+        .arg("127.0.0.1")
+        .arg(1)
+        .query_async(&mut raw)
+        .await
+        .expect("REPLICAOF");
+
+    assert_eq!(
+        reply_code(store.create(&sample()).await),
+        "READONLY",
+        "create"
+    );
+    assert_eq!(reply_code(store.save(&record).await), "READONLY", "save");
+    assert_eq!(
+        reply_code(store.touch(&record.id, now() + HOUR).await),
+        "READONLY",
+        "touch"
+    );
+    assert_eq!(
+        reply_code(store.delete(&record.id).await),
+        "READONLY",
+        "delete"
+    );
+    let loaded = store.load(&record.id).await.expect("load from the replica");
+    assert_eq!(loaded, Some(record.clone()));
+
+    let _: () = redis::cmd("REPLICAOF")
+        .arg("NO")
+        .arg("ONE")
+        .query_async(&mut raw)
+        .await
+        .expect("REPLICAOF NO ONE");
+    store.save(&record).await.expect("save on the master again");
+}
+
+/// A record whose stored value would exceed Redis's default `proto-max-bulk-len` (512 MiB) is
+/// `Error::TooLarge`, found before anything is sent: nothing is written and the connection
+/// stays usable. (The test holds about 1 GiB of memory for a moment.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn records_over_the_bulk_limit_are_too_large() {
+    let (store, mut raw, _container) = setup().await;
+    let payload = RedisStore::MAX_VALUE_LEN;
+    let mut bin = Vec::with_capacity(payload + 5);
+    bin.put_u8(0xc6); // MessagePack bin 32
+    bin.put_u32(u32::try_from(payload).expect("fits"));
+    bin.resize(payload + 5, 0x5a);
+    let big = Value::from_msgpack(Bytes::from(bin)).expect("one MessagePack value");
+    let mut record = sample();
+    record.data.insert_value("big", big);
+
+    let outcome = store.create(&record).await;
+    match outcome {
+        Err(Error::TooLarge { size, limit }) => {
+            assert_eq!(limit, RedisStore::MAX_VALUE_LEN);
+            assert!(size > limit, "size {size} over limit {limit}");
+        }
+        other => panic!("create of a record over 512 MiB: {other:?}"),
+    }
+    assert!(
+        !exists(&mut raw, &store.key(&record.id)).await,
+        "nothing written"
+    );
+
+    let small = sample();
+    store
+        .create(&small)
+        .await
+        .expect("the connection is still usable");
+    let mut grown = small.clone();
+    grown.data = record.data.clone();
+    let outcome = store.save(&grown).await;
+    assert!(
+        matches!(outcome, Err(Error::TooLarge { .. })),
+        "save of a record over 512 MiB: {outcome:?}"
+    );
+    drop((record, grown));
+    let loaded = store.load(&small.id).await.expect("load").expect("live");
+    assert_eq!(loaded, small, "the refused save changed nothing");
 }
