@@ -19,8 +19,8 @@ use crate::store::StoreInfo;
 /// The session key the tutorial's routes use; an Express app sharing the store reads it too.
 pub const USERNAME: &str = "username";
 
-/// How the app sets up sessions (express-session's options). The page shows these values, so
-/// what it says is what the layer does.
+/// How the app sets up sessions (express-session's options). The page shows what the layer
+/// does with them, read from the session handle.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SessionSettings {
     /// The cookie's name.
@@ -153,8 +153,9 @@ async fn login(
     if !tutorial.credentials.accept(&login) {
         return Ok(login::invalid_credentials());
     }
-    // A new id at login: an id anyone saw or planted before is worthless now.
-    session.regenerate().await?;
+    // A new id and no values at login (express-session's `regenerate`): an id or a value
+    // anyone saw or planted before is worthless now.
+    session.regenerate_empty().await?;
     session.insert(USERNAME, &login.username).await?;
     Ok("User logged in".into_response())
 }

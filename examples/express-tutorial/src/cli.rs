@@ -135,11 +135,40 @@ impl Options {
 
 #[cfg(test)]
 mod tests {
-    use super::Options;
+    use super::{KeySource, Options};
 
     #[test]
     fn clap_definition_is_consistent() {
         use clap::CommandFactory as _;
         Options::command().debug_assert();
+    }
+
+    /// Every option given on the command line, so that no variable of the environment running
+    /// the test can change the outcome (the variables are tested through the binary).
+    #[test]
+    fn command_line_sets_every_option_and_key_file_wins() {
+        let options = Options::try_from_args([
+            "express-tutorial",
+            "--store",
+            "redis://127.0.0.1:6379",
+            "--listen",
+            "0.0.0.0:8080",
+            "--key-file",
+            "other.key",
+            "--key",
+            "a key that loses to the key file option",
+            "--demo-username",
+            "alice",
+            "--demo-password",
+            "wonderland",
+        ])
+        .expect("valid arguments");
+        assert_eq!(options.store, "redis://127.0.0.1:6379");
+        assert_eq!(options.listen, "0.0.0.0:8080".parse().expect("address"));
+        assert_eq!(options.key_source(), KeySource::File("other.key".into()));
+        assert_eq!(options.credentials().username(), "alice");
+        let error = Options::try_from_args(["express-tutorial", "--demo-password", ""])
+            .expect_err("an empty password is refused");
+        assert_eq!(error.kind(), clap::error::ErrorKind::InvalidValue);
     }
 }

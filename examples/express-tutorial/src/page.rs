@@ -3,11 +3,11 @@
 use askama::Template;
 use axum::http::{StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
-use session_tower::{SameSite, Session};
+use session_tower::{CookieSettings, SameSite, Session};
 use time::format_description::well_known::Rfc3339;
 use time::{Duration, OffsetDateTime};
 
-use crate::app::{SessionSettings, Tutorial, USERNAME};
+use crate::app::{Tutorial, USERNAME};
 use crate::store::StoreInfo;
 
 #[derive(Template)]
@@ -19,30 +19,58 @@ struct Page<'a> {
     store: &'a StoreInfo,
     /// `None` while nothing is stored.
     expiry: Option<Expiry>,
-    /// The store failed to say when the session expires.
-    store_failed: bool,
-    settings: &'a SessionSettings,
+    /// The cookie as this request sends it.
+    cookie: CookieSettings,
+    /// This session's cookie `Max-Age`: `None` for a browser-session cookie.
+    max_age: Option<Duration>,
 }
 
-/// When the stored session ends, as the store holds it.
+/// When the stored session ends.
 struct Expiry {
-    /// The store's expiry: the earlier of the idle and the absolute end, as of the last use.
+    /// The earlier of the idle and the absolute end, as of the session's last use.
     idle: String,
-    /// The session's start plus the absolute timeout.
-    absolute: String,
+    /// This session's idle timeout, spoken; `None` without one.
+    idle_timeout: Option<String>,
+    /// Its start plus the absolute timeout; `None` without one.
+    absolute: Option<String>,
 }
 
 impl Page<'_> {
     fn same_site(&self) -> &'static str {
-        match self.settings.same_site {
-            SameSite::Strict => "Strict",
-            SameSite::Lax => "Lax",
-            SameSite::None => "None",
+        match self.cookie.same_site {
+            Some(SameSite::Strict) => "Strict",
+            Some(SameSite::Lax) => "Lax",
+            Some(SameSite::None) => "None",
+            // Browsers then assume Lax.
+            None => "(not sent)",
         }
     }
 
-    fn max_age_seconds(&self) -> i64 {
-        self.settings.max_age.whole_seconds()
+    fn same_site_meaning(&self) -> &'static str {
+        match self.cookie.same_site {
+            Some(SameSite::Strict) => "sent only with requests this site starts",
+            Some(SameSite::Lax) | None => {
+                "not sent with requests other sites start, except links followed to this one"
+            }
+            Some(SameSite::None) => "sent with every request, whichever site starts it",
+        }
+    }
+
+    fn max_age(&self) -> String {
+        self.max_age
+            .map_or_else(|| "(none)".to_owned(), |d| d.whole_seconds().to_string())
+    }
+
+    fn max_age_spoken(&self) -> String {
+        self.max_age.as_ref().map_or_else(
+            || "the browser forgets it when it closes".to_owned(),
+            |d| {
+                format!(
+                    "seconds ({}) from the response that last sent it",
+                    spoken(d)
+                )
+            },
+        )
     }
 }
 
@@ -72,10 +100,8 @@ fn instant(at: OffsetDateTime) -> String {
         .unwrap_or_else(|_| at.to_string())
 }
 
-/// Renders the page for the request's session.
-///
-/// The values come through the session handle; when the session ends comes from the store
-/// itself (the handle does not expose when the session began), one more read per view.
+/// Renders the page for the request's session: everything it shows comes from the session
+/// handle, so it is what the layer does for this session, not what the app meant to set up.
 pub(crate) async fn render(
     tutorial: &Tutorial,
     session: &Session,
@@ -87,32 +113,24 @@ pub(crate) async fn render(
         .ok()
         .and_then(|map| serde_json::to_string_pretty(&map).ok())
         .unwrap_or_else(|| "(values that are not JSON)".to_owned());
-    let id = session.id().await?;
-    let (expiry, store_failed) = match tutorial.store.load(&id).await {
-        Ok(Some(record)) => (
-            Some(Expiry {
-                idle: instant(record.expires_at),
-                absolute: instant(
-                    record
-                        .created_at
-                        .saturating_add(tutorial.settings.absolute_timeout),
-                ),
-            }),
-            false,
-        ),
-        Ok(None) => (None, false),
-        Err(error) => {
-            tracing::error!(%error, "the page could not read the session's expiry");
-            (None, true)
-        }
+    // The layer stores a session once it holds a value (no `with_save_uninitialized`), and
+    // the app's routes never empty one without destroying it.
+    let expiry = if data.is_empty() {
+        None
+    } else {
+        Some(Expiry {
+            idle: instant(session.expires_at().await?),
+            idle_timeout: session.idle_timeout().await?.as_ref().map(spoken),
+            absolute: session.absolute_deadline().await?.map(instant),
+        })
     };
     let page = Page {
         username,
         values,
         store: &tutorial.store_info,
         expiry,
-        store_failed,
-        settings: &tutorial.settings,
+        cookie: session.cookie(),
+        max_age: session.max_age().await?,
     };
     Ok(match page.render() {
         // The page shows one visitor's session: no shared cache may keep it.

@@ -99,6 +99,27 @@ async fn login_gives_a_new_id_and_the_old_one_is_worthless() {
 }
 
 #[tokio::test]
+async fn login_starts_the_session_afresh_without_values_from_before() {
+    let (store, app) = memory_app();
+    let mut browser = Browser::new(app);
+    browser.get("/set-session").await;
+    // A value from before the login that the app did not put there (planted, or a cart).
+    let mut record = store
+        .load(&browser.session_id())
+        .await
+        .expect("the store answers")
+        .expect("the session is stored");
+    record.data.insert("planted", &true).expect("encodable");
+    store.save(&record).await.expect("saved");
+    browser.login(&credentials("JohnDoe", "password123")).await;
+    assert_eq!(
+        stored_values(&*store, &browser.session_id()).await,
+        Some(json!({ "username": "JohnDoe" })),
+        "only what the login stored"
+    );
+}
+
+#[tokio::test]
 async fn login_with_wrong_credentials_is_401_invalid_credentials_and_stores_nothing() {
     let (_, app) = memory_app();
     let mut browser = Browser::new(app);
