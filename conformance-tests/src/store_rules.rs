@@ -10,11 +10,25 @@ use std::sync::Arc;
 use serde_json::json;
 use session_core::{Error, Id, MAX_VERSION, Record, Store, now};
 use time::Duration;
+use tokio::sync::Barrier;
 
 use crate::support::*;
 
 /// Rounds of each race rule: enough that a store with a read-then-write gap loses at least one.
 const RACE_ROUNDS: usize = 64;
+
+/// How many times each of the two racing operations of `round` yields before it starts: every
+/// combination of 0 to 3 comes up, so that each operation sometimes starts first and sometimes
+/// lands inside the other's round trip.
+fn lags(round: usize) -> (usize, usize) {
+    (round % 4, (round / 4) % 4)
+}
+
+async fn stagger(yields: usize) {
+    for _ in 0..yields {
+        tokio::task::yield_now().await;
+    }
+}
 
 /// `create` then `load` returns the same id, data, `created_at`, `expires_at` and version.
 pub async fn create_then_load_round_trips(store: Arc<dyn Store>) {
@@ -69,12 +83,16 @@ pub async fn concurrent_creates_over_expired_record_exactly_one_wins(store: Arc<
 
 /// Runs 32 concurrent `create`s of `id` and checks that exactly one won and is what is stored.
 async fn race_creates(store: &Arc<dyn Store>, id: &Id, what: &str) {
+    let start = Arc::new(Barrier::new(32));
     let tasks: Vec<_> = (0..32)
         .map(|i| {
-            let store = store.clone();
+            let (store, start) = (store.clone(), start.clone());
             let mut record = sample_with_id(id, HOUR);
             insert(&mut record.data, "writer", &json!(i));
-            tokio::spawn(async move { (i, store.create(&record).await) })
+            tokio::spawn(async move {
+                start.wait().await;
+                (i, store.create(&record).await)
+            })
         })
         .collect();
     let mut winners = Vec::new();
@@ -384,12 +402,16 @@ pub async fn save_over_expired_record_is_not_found(store: Arc<dyn Store>) {
 pub async fn concurrent_saves_of_one_version_exactly_one_wins(store: Arc<dyn Store>) {
     let record = sample(HOUR);
     create_ok(&*store, &record).await;
+    let start = Arc::new(Barrier::new(16));
     let tasks: Vec<_> = (0..16)
         .map(|i| {
-            let store = store.clone();
+            let (store, start) = (store.clone(), start.clone());
             let mut mine = record.clone();
             insert(&mut mine.data, "writer", &json!(i));
-            tokio::spawn(async move { (i, store.save(&mine).await) })
+            tokio::spawn(async move {
+                start.wait().await;
+                (i, store.save(&mine).await)
+            })
         })
         .collect();
     let mut winners = Vec::new();
@@ -425,8 +447,15 @@ pub async fn save_racing_delete_never_revives(store: Arc<dyn Store>) {
         insert(&mut changed.data, "round", &json!(round));
         let (saver, deleter) = (store.clone(), store.clone());
         let id = record.id.clone();
-        let save = async move { saver.save(&changed).await };
-        let delete = async move { deleter.delete(&id).await };
+        let (save_lag, delete_lag) = lags(round);
+        let save = async move {
+            stagger(save_lag).await;
+            saver.save(&changed).await
+        };
+        let delete = async move {
+            stagger(delete_lag).await;
+            deleter.delete(&id).await
+        };
         // Start them in alternating order so either may reach the backend first.
         let (saved, deleted) = if round % 2 == 0 {
             let save = tokio::spawn(save);
@@ -490,8 +519,15 @@ pub async fn touch_racing_save_keeps_saved_data(store: Arc<dyn Store>) {
         let (saver, toucher) = (store.clone(), store.clone());
         let (saved_record, id) = (changed.clone(), record.id.clone());
         let later = now() + Duration::hours(3);
-        let save = async move { saver.save(&saved_record).await };
-        let touch = async move { toucher.touch(&id, later).await };
+        let (save_lag, touch_lag) = lags(round);
+        let save = async move {
+            stagger(save_lag).await;
+            saver.save(&saved_record).await
+        };
+        let touch = async move {
+            stagger(touch_lag).await;
+            toucher.touch(&id, later).await
+        };
         let (saved, touched) = if round % 2 == 0 {
             let save = tokio::spawn(save);
             let touch = tokio::spawn(touch);

@@ -177,13 +177,88 @@ impl Bug {
     /// suite's README.
     pub fn also(self) -> &'static [&'static str] {
         match self {
+            CreateBlockedByExpiredRow => &[
+                "concurrent_creates_over_expired_record_exactly_one_wins",
+                "slow_host_creates_over_expired_sessions",
+            ],
+            CreateCheckThenInsert => &["concurrent_creates_over_expired_record_exactly_one_wins"],
+            CreateOverwrites => &[
+                "concurrent_creates_exactly_one_wins",
+                "concurrent_creates_over_expired_record_exactly_one_wins",
+                "fast_host_cannot_create_over_live_sessions",
+            ],
+            CreateResetsVersion => &[
+                "create_beyond_max_version_is_refused",
+                "save_at_max_version_is_refused",
+            ],
+            DeleteWrongKey => &[
+                "backend_recovers_after_outage",
+                "create_after_delete_succeeds",
+                "save_after_delete_is_not_found",
+                "save_racing_delete_never_revives",
+            ],
+            LoadFiltersByAppClock => &["fast_host_loads_live_sessions"],
+            LoadIgnoresExpiry => &[
+                "expires_in_real_time",
+                "save_over_expired_record_is_not_found",
+                "slow_host_never_loads_expired_sessions",
+                "slow_host_never_touches_or_saves_expired_sessions",
+                "touch_into_past_makes_record_unloadable",
+            ],
+            LoadUnknownIsError => &[
+                "backend_recovers_after_outage",
+                "create_beyond_max_version_is_refused",
+                "delete_removes",
+                "expires_in_real_time",
+                "load_expired_record_is_none",
+                "save_after_delete_is_not_found",
+                "save_over_expired_record_is_not_found",
+                "save_racing_delete_never_revives",
+                "save_unknown_id_is_not_found",
+                "slow_host_never_loads_expired_sessions",
+                "slow_host_never_touches_or_saves_expired_sessions",
+                "touch_into_past_makes_record_unloadable",
+                "touch_unknown_id_reports_absence",
+            ],
+            SaveIgnoresVersion => &["concurrent_saves_of_one_version_exactly_one_wins"],
+            SaveKeepsVersion => &[
+                "concurrent_saves_of_one_version_exactly_one_wins",
+                "fast_host_touches_and_saves_live_sessions",
+                "save_stale_version_conflicts",
+                "touch_racing_save_keeps_saved_data",
+            ],
+            SaveMissingReturnsOk => &[
+                "save_after_delete_is_not_found",
+                "save_over_expired_record_is_not_found",
+                "slow_host_never_touches_or_saves_expired_sessions",
+            ],
+            SaveRevivesExpired => &["slow_host_never_touches_or_saves_expired_sessions"],
+            SaveUpserts => &[
+                "save_racing_delete_never_revives",
+                "save_unknown_id_is_not_found",
+            ],
+            TouchAlwaysTrue => &[
+                "delete_removes",
+                "expires_in_real_time",
+                "slow_host_never_touches_or_saves_expired_sessions",
+            ],
+            TouchBumpsVersion => &[
+                "fast_host_touches_and_saves_live_sessions",
+                "touch_racing_save_keeps_saved_data",
+            ],
+            TouchNeverShortens => &[
+                "concurrent_creates_over_expired_record_exactly_one_wins",
+                "create_over_expired_record_succeeds",
+                "save_over_expired_record_is_not_found",
+            ],
+            WritesJudgeByAppClock => &["fast_host_touches_and_saves_live_sessions"],
             _ => &[],
         }
     }
 }
 
 /// A round trip to the backend: the gap a read-then-write implementation leaves open.
-const ROUND_TRIP: Duration = Duration::from_millis(1);
+const ROUND_TRIP: Duration = Duration::from_millis(10);
 
 /// How many rows the backend of [`Bug::CapacityEvictsOldest`] holds.
 const CAPACITY: usize = 512;
@@ -366,14 +441,14 @@ impl ReferenceStore {
         record.data = self.stored_data(&record.data);
         let row = self.backend.row(record);
         rows.insert(row.record.id.clone(), row);
-        if self.has(CapacityEvictsOldest) && rows.len() > CAPACITY {
-            if let Some(oldest) = rows
+        if self.has(CapacityEvictsOldest)
+            && rows.len() > CAPACITY
+            && let Some(oldest) = rows
                 .values()
                 .min_by_key(|r| r.seq)
                 .map(|r| r.record.id.clone())
-            {
-                rows.remove(&oldest);
-            }
+        {
+            rows.remove(&oldest);
         }
     }
 
@@ -399,9 +474,6 @@ impl ReferenceStore {
     fn writable(&self, row: &Row) -> bool {
         if self.has(WritesJudgeByAppClock) {
             return live(row, self.app_now());
-        }
-        if self.has(SaveRevivesExpired) && !row.deleted {
-            return true;
         }
         let live = live(row, backend_now());
         if self.has(WritesRecheckAppClock) {
@@ -472,10 +544,10 @@ impl ReferenceStore {
     async fn load_inner(&self, id: &Id) -> Result<Option<Record>> {
         if self.has(LoadCachesPastExpiry) {
             let cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
-            if let Some((record, at)) = cache.get(id) {
-                if at.elapsed() < CACHE_FOR {
-                    return Ok(Some(record.clone()));
-                }
+            if let Some((record, at)) = cache.get(id)
+                && at.elapsed() < CACHE_FOR
+            {
+                return Ok(Some(record.clone()));
             }
         }
         let found = {
@@ -576,7 +648,7 @@ impl ReferenceStore {
     fn check_save(&self, rows: &HashMap<Id, Row>, record: &Record) -> Result<Record> {
         let row = rows
             .get(&record.id)
-            .filter(|row| self.writable(row))
+            .filter(|row| self.writable(row) || (self.has(SaveRevivesExpired) && !row.deleted))
             .ok_or(Error::NotFound)?;
         if row.record.version != record.version && !self.has(SaveIgnoresVersion) {
             return Err(Error::Conflict);
