@@ -93,11 +93,10 @@ pub trait Outage: Send + Sync {
     fn resume(&self) -> impl Future<Output = ()> + Send;
 }
 
-/// A store and an app-clock variant of it for [`Store`]s whose expiry decisions are checked by
-/// [`skew_tests!`] and [`cleanup_tests!`].
+/// Three handles on one backend, as three app servers whose clocks disagree: what the rules of
+/// [`skew_tests!`] and [`cleanup_tests!`] run against.
 ///
-/// The three handles share one backend. `store`'s app clock is the host's; `fast`'s runs
-/// [`SKEW`] ahead and `slow`'s [`SKEW`] behind, like two app servers with wrong clocks.
+/// `store`'s app clock is the host's; `fast`'s runs [`SKEW`] ahead and `slow`'s [`SKEW`] behind.
 pub struct Hosts<S: ?Sized = dyn Store> {
     /// A handle whose app clock is the host's.
     pub store: Arc<S>,
