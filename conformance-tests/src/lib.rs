@@ -60,6 +60,15 @@ pub static CLEANUP_RULES: &[Rule<Hosts<dyn CleanupStore>>] =
 /// Every rule of [`outage_tests!`].
 pub static OUTAGE_RULES: &[Rule<Outaged>] = crate::__with_outage_rules!(__rule_table!(outage));
 
+// The values rules run against cross threads (each rule is a spawned task).
+const _: () = {
+    const fn send_sync<T: Send + Sync + ?Sized>() {}
+    send_sync::<Rule>();
+    send_sync::<Hosts>();
+    send_sync::<Hosts<dyn CleanupStore>>();
+    send_sync::<Outaged>();
+};
+
 /// How long one rule may take before its test fails: a store that hangs fails the rule instead
 /// of blocking the run.
 pub const RULE_TIME_LIMIT: std::time::Duration = std::time::Duration::from_secs(120);
