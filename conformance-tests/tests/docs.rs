@@ -92,7 +92,11 @@ fn readme() -> BTreeMap<String, Vec<Row>> {
     let mut section = None;
     for line in text.lines() {
         if let Some(heading) = line.strip_prefix("### ") {
-            section = quoted(heading).next().map(str::to_owned);
+            // Only the macros' sections: other sections may hold tables of their own.
+            section = quoted(heading)
+                .next()
+                .filter(|name| MACROS.contains(name))
+                .map(str::to_owned);
             continue;
         }
         if line.starts_with("## ") {
