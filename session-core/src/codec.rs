@@ -93,16 +93,7 @@ impl Codec for Json {
             }
             serde_json::to_writer(&mut out, key).map_err(Error::encode)?;
             out.push(b':');
-            // JSON object keys are strings; serde_json would silently turn an integer key into
-            // one, so the value would read back differently from what was written.
-            if !msgpack_map_keys_are_strings(value.as_msgpack())? {
-                return Err(Error::encode(FormatError(
-                    "the JSON codec cannot store a map whose keys are not strings",
-                )));
-            }
-            let mut de = rmp_serde::Deserializer::from_read_ref(value.as_msgpack());
-            let mut ser = serde_json::Serializer::new(&mut out);
-            serde_transcode::transcode(&mut de, &mut ser).map_err(Error::encode)?;
+            write_json(&mut out, value)?;
         }
         out.extend_from_slice(b"}}");
         Ok(out)
@@ -178,13 +169,33 @@ fn decode_json(bytes: &[u8]) -> Result<Data> {
     }
     let mut map = BTreeMap::new();
     for (key, raw) in envelope.data {
-        let mut out = Vec::with_capacity(raw.get().len());
-        let mut de = serde_json::Deserializer::from_str(raw.get());
-        let mut ser = rmp_serde::Serializer::new(&mut out).with_struct_map();
-        serde_transcode::transcode(&mut de, &mut ser).map_err(Error::decode)?;
-        map.insert(key, Value::from_trusted(Bytes::from(out)));
+        map.insert(key, value_from_json(raw.get())?);
     }
     Ok(Data::from_map(map))
+}
+
+/// Writes `value` as JSON.
+///
+/// JSON object keys are strings; serde_json would silently turn an integer key into one, so the
+/// value would read back differently from what was written: such a value is an error instead.
+pub(crate) fn write_json(out: &mut Vec<u8>, value: &Value) -> Result<()> {
+    if !msgpack_map_keys_are_strings(value.as_msgpack())? {
+        return Err(Error::encode(FormatError(
+            "the JSON codec cannot store a map whose keys are not strings",
+        )));
+    }
+    let mut de = rmp_serde::Deserializer::from_read_ref(value.as_msgpack());
+    let mut ser = serde_json::Serializer::new(out);
+    serde_transcode::transcode(&mut de, &mut ser).map_err(Error::encode)
+}
+
+/// The value of one JSON text.
+pub(crate) fn value_from_json(json: &str) -> Result<Value> {
+    let mut out = Vec::with_capacity(json.len());
+    let mut de = serde_json::Deserializer::from_str(json);
+    let mut ser = rmp_serde::Serializer::new(&mut out).with_struct_map();
+    serde_transcode::transcode(&mut de, &mut ser).map_err(Error::decode)?;
+    Ok(Value::from_trusted(Bytes::from(out)))
 }
 
 /// The length in bytes of the one MessagePack value at the start of `buf`.

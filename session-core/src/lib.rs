@@ -4,6 +4,7 @@ pub mod cleanup;
 pub mod clock;
 pub mod codec;
 mod error;
+pub mod express;
 mod id;
 mod record;
 mod store;
