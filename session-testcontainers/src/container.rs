@@ -3,6 +3,8 @@
 use std::fmt;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+use testcontainers::bollard::Docker;
+use testcontainers::bollard::query_parameters::KillContainerOptionsBuilder;
 use testcontainers::core::ContainerPort;
 use testcontainers::{ContainerAsync, GenericImage, ImageExt};
 use tokio::io::AsyncBufReadExt;
@@ -51,8 +53,31 @@ impl Drop for Container {
 ///
 /// When the container cannot be started or does not become ready within two minutes.
 pub async fn redis() -> Container {
-    Container::start_new(&REDIS).await
+    Container::start_new(&REDIS, &[]).await
 }
+
+/// Starts a Redis server that writes every change to its append-only file and `fsync`s it
+/// before answering (`--appendonly yes --appendfsync always`): a durable Redis, whose
+/// acknowledged writes survive [`Container::kill`] and [`Container::restart`]. Image from
+/// `TC_IMAGE_REDIS`, as [`redis`].
+///
+/// URL: `redis://127.0.0.1:PORT`.
+///
+/// # Panics
+///
+/// When the container cannot be started or does not become ready within two minutes.
+pub async fn redis_aof() -> Container {
+    Container::start_new(&REDIS, REDIS_AOF).await
+}
+
+/// The command of [`redis_aof`]: both images run `redis-server` with these arguments.
+const REDIS_AOF: &[&str] = &[
+    "redis-server",
+    "--appendonly",
+    "yes",
+    "--appendfsync",
+    "always",
+];
 
 /// Starts a PostgreSQL server (image from `TC_IMAGE_POSTGRES`, see the [crate
 /// documentation](crate#images)).
@@ -63,7 +88,7 @@ pub async fn redis() -> Container {
 ///
 /// When the container cannot be started or does not become ready within two minutes.
 pub async fn postgres() -> Container {
-    Container::start_new(&POSTGRES).await
+    Container::start_new(&POSTGRES, &[]).await
 }
 
 /// Starts a MariaDB server with the database `test` (image from `TC_IMAGE_MARIADB`, see the
@@ -75,7 +100,7 @@ pub async fn postgres() -> Container {
 ///
 /// When the container cannot be started or does not become ready within two minutes.
 pub async fn mariadb() -> Container {
-    Container::start_new(&MARIADB).await
+    Container::start_new(&MARIADB, &[]).await
 }
 
 /// Starts a standalone MongoDB server (image from `TC_IMAGE_MONGO`, see the [crate
@@ -87,11 +112,12 @@ pub async fn mariadb() -> Container {
 ///
 /// When the container cannot be started or does not become ready within two minutes.
 pub async fn mongo() -> Container {
-    Container::start_new(&MONGO).await
+    Container::start_new(&MONGO, &[]).await
 }
 
 impl Container {
-    async fn start_new(service: &'static Service) -> Container {
+    /// Starts `service`'s image, with `cmd` as its command unless empty (the image's own).
+    async fn start_new(service: &'static Service, cmd: &[&str]) -> Container {
         let image = service.images().image();
         let (inner, ports) = run_with_free_ports(
             service,
@@ -104,6 +130,9 @@ impl Container {
                     request.with_mapped_port(ports[0], ContainerPort::Tcp(service.port));
                 for (name, value) in service.env {
                     request = request.with_env_var(*name, *value);
+                }
+                if !cmd.is_empty() {
+                    request = request.with_cmd(cmd.iter().copied());
                 }
                 request
             },
@@ -171,6 +200,42 @@ impl Container {
         if let Err(e) = self.inner.stop().await {
             panic!("{}", self.failed("stop", &e));
         }
+    }
+
+    /// Kills the server at once (`docker kill`, `SIGKILL`), as a crash or a power cut of the
+    /// server process would: no shutdown, nothing flushed that the server had not written
+    /// already. Its files stay in the container for [`start`](Self::start).
+    ///
+    /// # Panics
+    ///
+    /// When Docker refuses, e.g. because the container is not running.
+    pub async fn kill(&self) {
+        let kill = async {
+            let docker = Docker::connect_with_local_defaults()?;
+            let options = KillContainerOptionsBuilder::new().signal("SIGKILL").build();
+            docker
+                .kill_container(self.inner.id(), Some(options))
+                .await?;
+            // `docker kill` returns when the signal is sent; wait until the container is down.
+            while self.inner.is_running().await.unwrap_or(false) {
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            }
+            Ok::<_, testcontainers::bollard::errors::Error>(())
+        };
+        if let Err(e) = kill.await {
+            panic!("{}", self.failed("kill", &e));
+        }
+    }
+
+    /// [`stop`](Self::stop), then [`start`](Self::start): the server shuts down cleanly and
+    /// comes back with its data, on the same [`url`](Self::url).
+    ///
+    /// # Panics
+    ///
+    /// As [`stop`](Self::stop) and [`start`](Self::start).
+    pub async fn restart(&self) {
+        self.stop().await;
+        self.start().await;
     }
 
     /// Starts the server of a [`stop`](Self::stop)ped container again and waits until it accepts

@@ -8,8 +8,8 @@ mod ports;
 mod service;
 mod start;
 
-pub use cluster::{RedisCluster, redis_cluster};
-pub use container::{Container, mariadb, mongo, postgres, redis};
+pub use cluster::{NODE_TIMEOUT, RedisCluster, redis_cluster, redis_cluster_with_replicas};
+pub use container::{Container, mariadb, mongo, postgres, redis, redis_aof};
 
 // The fixtures are shared between a test's tasks (an `Arc<Container>` in a setup's guard).
 const _: () = {
