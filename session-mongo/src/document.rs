@@ -9,9 +9,11 @@ use session_core::clock::{from_unix_millis, unix_millis};
 use session_core::{Codec, Error, Id, Record, Result};
 use time::OffsetDateTime;
 
-/// Field names of the stored document (see the crate docs for the layout).
+/// Field names of the stored documents (see the crate docs for the layouts).
 pub(crate) mod field {
     pub(crate) const ID: &str = "_id";
+    /// connect-mongo's layout: express-session's JSON text.
+    pub(crate) const SESSION: &str = "session";
     pub(crate) const DATA: &str = "data";
     pub(crate) const CREATED: &str = "created";
     pub(crate) const EXPIRES: &str = "expires";
@@ -114,7 +116,7 @@ impl fmt::Display for BadDocument {
 
 impl std::error::Error for BadDocument {}
 
-fn bad(field: &'static str, problem: &'static str) -> Error {
+pub(crate) fn bad(field: &'static str, problem: &'static str) -> Error {
     Error::decode(BadDocument { field, problem })
 }
 

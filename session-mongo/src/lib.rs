@@ -13,9 +13,19 @@ use mongodb::{Client, Collection};
 use session_core::{Clock, Codec, DEFAULT_TIMEOUT, Error, MessagePack, Result, check_timeout};
 
 mod document;
+mod express;
 mod index;
 mod names;
 mod store;
+
+/// How sessions are laid out in their documents.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Layout {
+    /// This crate's own: the codec's blob, `created` and `version` fields.
+    Native,
+    /// connect-mongo's: express-session's JSON as a string, versions inside it.
+    Express,
+}
 
 /// A session store on MongoDB, one document per session.
 ///
@@ -26,6 +36,7 @@ pub struct MongoStore {
     codec: Arc<dyn Codec>,
     timeout: Duration,
     clock: Arc<dyn Clock>,
+    layout: Layout,
 }
 
 impl fmt::Debug for MongoStore {
@@ -35,6 +46,7 @@ impl fmt::Debug for MongoStore {
             .field("codec", &self.codec)
             .field("timeout", &self.timeout)
             .field("clock", &self.clock)
+            .field("layout", &self.layout)
             .finish()
     }
 }
@@ -44,6 +56,9 @@ impl MongoStore {
     pub const DEFAULT_DATABASE: &'static str = "sessions";
     /// The collection used unless [`Self::with_collection`] is called.
     pub const DEFAULT_COLLECTION: &'static str = "sessions";
+    /// The database [`Self::express_compatible`] picks when the URL or client names none:
+    /// connect-mongo's, which takes the Node driver's default.
+    pub const EXPRESS_DEFAULT_DATABASE: &'static str = "test";
     /// Connect timeout applied by [`Self::connect`] unless the URL sets one
     /// (`connectTimeoutMS`).
     pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -100,7 +115,37 @@ impl MongoStore {
             codec: Arc::new(MessagePack),
             timeout: DEFAULT_TIMEOUT,
             clock: session_core::clock::system(),
+            layout: Layout::Native,
         }
+    }
+
+    /// Switches to connect-mongo's layout, so that an Express app using `express-session` with
+    /// `connect-mongo` and this store share their sessions: documents
+    /// `{_id: sid, session: "<express-session's JSON>", expires: Date}` in connect-mongo's
+    /// default place, the collection [`Self::DEFAULT_COLLECTION`] (`sessions`) of the client's
+    /// default database (the one its URL names), else [`Self::EXPRESS_DEFAULT_DATABASE`]
+    /// (`test`). Call [`Self::with_database`] and [`Self::with_collection`] after it for
+    /// connect-mongo's `dbName` and `collectionName`.
+    ///
+    /// The stored form is fixed by express-session, so the [codec](Self::with_codec) is not
+    /// used. See the crate docs, "Express-compatible layout", for the versions the Rust side
+    /// keeps inside that JSON and what is not shared.
+    #[must_use]
+    pub fn express_compatible(mut self) -> Self {
+        let client = self.collection.client();
+        let database = client.default_database().map_or_else(
+            || Self::EXPRESS_DEFAULT_DATABASE.to_owned(),
+            |db| db.name().to_owned(),
+        );
+        self.collection = open(client, &database, Self::DEFAULT_COLLECTION);
+        self.layout = Layout::Express;
+        self
+    }
+
+    /// Whether the store uses connect-mongo's layout ([`Self::express_compatible`]).
+    #[must_use]
+    pub fn is_express_compatible(&self) -> bool {
+        self.layout == Layout::Express
     }
 
     /// Uses the database `name` (same collection name).
@@ -134,6 +179,9 @@ impl MongoStore {
 
     /// Encodes session data with `codec` instead of [`MessagePack`]. Both built-in codecs read
     /// each other's output, so switching keeps stored sessions readable.
+    ///
+    /// Not used by the [Express-compatible layout](Self::express_compatible), whose stored
+    /// form is express-session's JSON.
     #[must_use]
     pub fn with_codec(mut self, codec: impl Codec) -> Self {
         self.codec = Arc::new(codec);
@@ -255,6 +303,47 @@ mod tests {
             store.with_database("longer"),
             Err(Error::InvalidConfig(_))
         ));
+    }
+
+    #[tokio::test]
+    async fn express_compatible_picks_connect_mongos_default_place() {
+        let bare = MongoStore::connect("mongodb://127.0.0.1:1/")
+            .await
+            .expect("connect is lazy");
+        assert!(!bare.is_express_compatible());
+        assert_eq!(
+            bare.collection().namespace().to_string(),
+            "sessions.sessions"
+        );
+        let bare = bare.express_compatible();
+        assert!(bare.is_express_compatible());
+        assert_eq!(bare.collection().namespace().to_string(), "test.sessions");
+        assert_primary_majority(&bare);
+
+        let named = MongoStore::connect("mongodb://127.0.0.1:1/app")
+            .await
+            .expect("connect is lazy")
+            .with_collection("before")
+            .expect("valid")
+            .express_compatible();
+        assert_eq!(
+            named.collection().namespace().to_string(),
+            "app.sessions",
+            "the URL's database, connect-mongo's collection"
+        );
+        let named = named
+            .with_database("web")
+            .expect("valid")
+            .with_collection("express_sessions")
+            .expect("valid");
+        assert!(
+            named.is_express_compatible(),
+            "names do not change the layout"
+        );
+        assert_eq!(
+            named.collection().namespace().to_string(),
+            "web.express_sessions"
+        );
     }
 
     /// The store's read preference and concerns, whatever the client asked for.

@@ -8,8 +8,8 @@ use mongodb::error::{ErrorKind, WriteFailure};
 use session_core::{Error, Id, Record, Result, Store, check_version};
 use time::OffsetDateTime;
 
-use crate::MongoStore;
 use crate::document::{bson_date, data_blob, decode_record, field, new_document, stored_version};
+use crate::{Layout, MongoStore, express};
 
 /// MongoDB's "duplicate key" error code.
 const DUPLICATE_KEY: i32 = 11000;
@@ -22,7 +22,7 @@ const DUPLICATE_KEY: i32 = 11000;
 /// servers that hold `$$NOW` in a form their comparisons with stored dates get wrong: the
 /// wire-compatible stand-in this crate is tested against answers `false` to every comparison
 /// of a stored date with a bare `$$NOW`. See the crate docs, "One clock decides expiry".
-fn server_now() -> Document {
+pub(crate) fn server_now() -> Document {
     doc! { "$toDate": { "$toLong": "$$NOW" } }
 }
 
@@ -32,12 +32,12 @@ fn server_now() -> Document {
 /// strings and the like sort below every date (not live, so `create` may replace the document);
 /// timestamps and the few types above dates sort above (live, and `load` then reports the
 /// field as `Error::Decode`).
-fn live() -> Document {
+pub(crate) fn live() -> Document {
     doc! { "$gt": [format!("${}", field::EXPIRES), server_now()] }
 }
 
 /// The filter of one live session.
-fn live_session(id: &Id) -> Document {
+pub(crate) fn live_session(id: &Id) -> Document {
     doc! { field::ID: id.as_str(), "$expr": live() }
 }
 
@@ -104,19 +104,26 @@ impl MongoStore {
 impl Store for MongoStore {
     async fn create(&self, record: &Record) -> Result<()> {
         let version = stored_version(check_version(record.version)?)?;
-        let mut data = Some(data_blob(&*self.codec, record)?);
+        let document = || -> Result<Document> {
+            match self.layout {
+                Layout::Native => Ok(new_document(
+                    record,
+                    data_blob(&*self.codec, record)?,
+                    version,
+                )),
+                Layout::Express => express::new_document(record),
+            }
+        };
+        let mut first = Some(document()?);
         // Two attempts: MongoDB retries an upsert that lost a race to insert the same `_id`
         // by itself, and so does this, once, for servers that report it instead (the second
         // attempt then sees the winner's document and decides by its expiry).
         for _ in 0..2 {
-            let blob = match data.take() {
-                Some(blob) => blob,
-                None => data_blob(&*self.codec, record)?,
+            let new = match first.take() {
+                Some(new) => new,
+                None => document()?,
             };
-            match self
-                .upsert_if_expired(&record.id, new_document(record, blob, version))
-                .await?
-            {
+            match self.upsert_if_expired(&record.id, new).await? {
                 Upsert::Written => return Ok(()),
                 Upsert::DuplicateKey => continue,
                 Upsert::Unchanged => {
@@ -124,7 +131,7 @@ impl Store for MongoStore {
                     // field (writing it again changes nothing, so the server reports no
                     // change). Only the second is a success; on this rare path, one more
                     // round trip asks which.
-                    let mut same = new_document(record, data_blob(&*self.codec, record)?, version);
+                    let mut same = document()?;
                     same.insert("$expr", doc! { "$not": [live()] });
                     let found = self
                         .timed(
@@ -146,6 +153,9 @@ impl Store for MongoStore {
     }
 
     async fn load(&self, id: &Id) -> Result<Option<Record>> {
+        if self.layout == Layout::Express {
+            return self.load_express(id).await;
+        }
         // The TTL monitor runs about once a minute, so the query itself hides expired documents.
         let found = self
             .timed("load a session", self.collection.find_one(live_session(id)))
@@ -156,6 +166,9 @@ impl Store for MongoStore {
     }
 
     async fn save(&self, record: &Record) -> Result<()> {
+        if self.layout == Layout::Express {
+            return self.save_express(record).await;
+        }
         let current = stored_version(record.version)?;
         let next = stored_version(record.next_version()?)?;
         let data = data_blob(&*self.codec, record)?;
