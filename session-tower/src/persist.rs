@@ -360,6 +360,8 @@ impl Shared {
         if !due {
             return;
         }
+        // If a concurrent request regenerated the session since it was loaded, this moves the
+        // tombstone's expiry instead: it then lingers longer, still holding nothing.
         match config.store.touch(&loaded.record.id, target).await {
             Ok(true) => loaded.record.expires_at = target,
             Ok(false) => *loaded = self.fresh(),
