@@ -2,12 +2,14 @@
 //! several times; results are compared round by round, so drift on a shared machine hits
 //! every contender alike.
 
-use std::fmt::Write as _;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use tokio::task::JoinSet;
+
+use crate::cpu::{Load, ServerCpu, Snapshot, process_time};
+use crate::numbers::median;
 
 /// Any error, with its cause kept.
 pub(crate) type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -26,7 +28,7 @@ pub(crate) fn context(what: impl std::fmt::Display, e: &BoxError) -> BoxError {
 }
 
 /// What one cycle does.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub(crate) enum Workload {
     /// `load`, change one value, `save`.
     Rw,
@@ -35,12 +37,16 @@ pub(crate) enum Workload {
     /// `touch` only.
     Touch,
     /// One HTTP request to a handler that reads one session value.
+    #[value(skip)]
     HttpRead,
     /// One HTTP request to a handler that writes one session value.
+    #[value(skip)]
     HttpWrite,
 }
 
 impl Workload {
+    pub(crate) const STORE: [Self; 3] = [Self::Rw, Self::Ro, Self::Touch];
+
     pub(crate) fn name(self) -> &'static str {
         match self {
             Self::Rw => "rw",
@@ -63,34 +69,61 @@ impl Workload {
 }
 
 /// The part a contender plays in a comparison.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub(crate) enum Role {
     /// This workspace's code: the numerator of every ratio.
     Ours,
     /// The raw driver moving the same bytes: the limit.
     Floor,
     /// Another library (tower-sessions), or the app without sessions.
+    #[value(alias = "tower-sessions")]
     Peer,
     /// A variant shown for context, with no target (the floor without its expiry index).
     Reference,
 }
 
-/// One contender: something that can run a cycle of a workload on a prepared session.
+/// What a contender does: a cycle of a workload on one of its prepared sessions.
 #[async_trait]
 pub(crate) trait Subject: Send + Sync {
-    /// Name in the tables.
-    fn label(&self) -> String;
-    /// Its part in the comparison.
-    fn role(&self) -> Role;
     /// How many prepared sessions there are (slots `0..sessions()`).
     fn sessions(&self) -> usize;
-    /// Whether it can run `workload` at all.
+    /// Whether it can run `workload` at all (by default: the store workloads).
     fn supports(&self, workload: Workload) -> bool {
-        let _ = workload;
-        true
+        Workload::STORE.contains(&workload)
     }
     /// One cycle, by task `task` on session `slot`; `n` differs on every call of a task.
     async fn cycle(&self, workload: Workload, task: usize, slot: usize, n: u64) -> Res;
+}
+
+/// A subject with its name and part in the comparison.
+#[derive(Clone)]
+pub(crate) struct Contender {
+    pub(crate) label: String,
+    pub(crate) role: Role,
+    pub(crate) subject: Arc<dyn Subject>,
+    /// The server it talks to, when that server reports its CPU time.
+    pub(crate) server: Option<Arc<dyn ServerCpu>>,
+}
+
+impl Contender {
+    pub(crate) fn new(
+        label: impl Into<String>,
+        role: Role,
+        subject: impl Subject + 'static,
+    ) -> Self {
+        Self {
+            label: label.into(),
+            role,
+            subject: Arc::new(subject),
+            server: None,
+        }
+    }
+
+    /// Counts `server`'s CPU time in this contender's cost.
+    pub(crate) fn on(mut self, server: Option<&Arc<dyn ServerCpu>>) -> Self {
+        self.server = server.cloned();
+        self
+    }
 }
 
 /// How long and how often to run.
@@ -108,6 +141,10 @@ pub(crate) struct Measured {
     pub(crate) role: Role,
     /// Cycles per second, one per round.
     pub(crate) throughput: Vec<f64>,
+    /// This process's CPU time per cycle in µs, one per round.
+    pub(crate) cpu: Vec<f64>,
+    /// The server's CPU time per cycle in µs, one per round; empty when not measured.
+    pub(crate) server_cpu: Vec<f64>,
     /// Every cycle's latency in nanoseconds, all rounds pooled, sorted.
     pub(crate) latencies: Vec<u32>,
     /// Latency quantiles (p50, p99) reported per round by an external load generator, used
@@ -116,20 +153,53 @@ pub(crate) struct Measured {
 }
 
 impl Measured {
+    pub(crate) fn new(label: &str, role: Role) -> Self {
+        Self {
+            label: label.to_owned(),
+            role,
+            throughput: Vec::new(),
+            cpu: Vec::new(),
+            server_cpu: Vec::new(),
+            latencies: Vec::new(),
+            reported: Vec::new(),
+        }
+    }
+
+    /// Adds one round.
+    pub(crate) fn push(&mut self, run: Run) {
+        let cycles = run.cycles.max(1) as f64;
+        self.throughput
+            .push(run.cycles as f64 / run.elapsed.as_secs_f64());
+        self.cpu.push(run.cpu.as_secs_f64() * 1e6 / cycles);
+        if let Some(server) = run.server_cpu {
+            self.server_cpu.push(server.as_secs_f64() * 1e6 / cycles);
+        }
+        self.latencies.extend(run.latencies);
+    }
+
     pub(crate) fn median_throughput(&self) -> f64 {
         median(&self.throughput)
     }
 
-    pub(crate) fn percentile(&self, p: f64) -> Duration {
+    /// CPU µs per cycle in round `r`: this process's, plus the server's when it was measured.
+    fn total_cpu(&self, r: usize) -> f64 {
+        self.cpu[r] + self.server_cpu.get(r).copied().unwrap_or(0.0)
+    }
+
+    /// Latency quantile `p` in µs.
+    pub(crate) fn percentile(&self, p: f64) -> f64 {
         if self.latencies.is_empty() {
             // The median over rounds of what the load generator reported.
             let pick = |q: &(Duration, Duration)| if p < 0.9 { q.0 } else { q.1 };
-            let mut v: Vec<Duration> = self.reported.iter().map(pick).collect();
-            v.sort();
-            return v.get(v.len() / 2).copied().unwrap_or_default();
+            let v: Vec<f64> = self
+                .reported
+                .iter()
+                .map(|q| pick(q).as_secs_f64() * 1e6)
+                .collect();
+            return median(&v);
         }
         let idx = ((self.latencies.len() as f64 - 1.0) * p).round() as usize;
-        Duration::from_nanos(u64::from(self.latencies[idx]))
+        f64::from(self.latencies[idx]) / 1e3
     }
 }
 
@@ -139,81 +209,70 @@ pub(crate) struct Comparison {
     pub(crate) workload: Workload,
     pub(crate) tasks: usize,
     pub(crate) results: Vec<Measured>,
+    /// How busy the machine was while this comparison ran.
+    pub(crate) load: Load,
 }
 
 impl Comparison {
-    /// Ours / `other`, round by round (each round ran every contender back to back).
-    pub(crate) fn ratios(&self, other: usize) -> Vec<f64> {
-        let Some(ours) = self.results.iter().find(|m| m.role == Role::Ours) else {
-            return Vec::new();
-        };
-        ours.throughput
+    /// The first contender with `role`, or whose label contains `needle` when it is given.
+    pub(crate) fn find(&self, role: Role, needle: Option<&str>) -> Option<&Measured> {
+        self.results
             .iter()
-            .zip(&self.results[other].throughput)
-            .map(|(a, b)| a / b)
-            .collect()
-    }
-
-    /// The median of [`Self::ratios`] against the first contender with `role`.
-    pub(crate) fn median_ratio(&self, role: Role) -> Option<f64> {
-        let i = self.results.iter().position(|m| m.role == role)?;
-        Some(median(&self.ratios(i)))
-    }
-
-    /// The median ratio against the peer whose label contains `needle`.
-    pub(crate) fn median_ratio_to(&self, needle: &str) -> Option<f64> {
-        let i = self
-            .results
-            .iter()
-            .position(|m| m.role != Role::Ours && m.label.contains(needle))?;
-        Some(median(&self.ratios(i)))
+            .find(|m| m.role == role && needle.is_none_or(|n| m.label.contains(n)))
     }
 }
 
-pub(crate) fn median(values: &[f64]) -> f64 {
-    if values.is_empty() {
-        return f64::NAN;
-    }
-    let mut v = values.to_vec();
-    v.sort_by(f64::total_cmp);
-    let mid = v.len() / 2;
-    if v.len() % 2 == 1 {
-        v[mid]
-    } else {
-        (v[mid - 1] + v[mid]) / 2.0
-    }
+/// `a` / `b` in throughput, round by round.
+pub(crate) fn per_round(a: &Measured, b: &Measured) -> Vec<f64> {
+    a.throughput
+        .iter()
+        .zip(&b.throughput)
+        .map(|(x, y)| x / y)
+        .collect()
 }
 
-/// Runs every subject that supports `workload`, `timing.rounds` times in rotating order
+/// `b`'s CPU time per cycle / `a`'s, round by round: like the throughput ratio, above 1 when
+/// `a` costs less. The server's CPU time counts when both sides measured it.
+pub(crate) fn cpu_per_round(a: &Measured, b: &Measured) -> Vec<f64> {
+    let both = !a.server_cpu.is_empty() && !b.server_cpu.is_empty();
+    (0..a.cpu.len().min(b.cpu.len()))
+        .map(|r| {
+            if both {
+                b.total_cpu(r) / a.total_cpu(r)
+            } else {
+                b.cpu[r] / a.cpu[r]
+            }
+        })
+        .collect()
+}
+
+/// Runs every contender that supports `workload`, `timing.rounds` times in rotating order
 /// (A B C, B C A, C A B, ...), after one warm-up run each.
 pub(crate) async fn compare(
-    subjects: &[Arc<dyn Subject>],
+    contenders: &[Contender],
     workload: Workload,
     tasks: usize,
     timing: Timing,
 ) -> Res<Comparison> {
-    let active: Vec<&Arc<dyn Subject>> = subjects.iter().filter(|s| s.supports(workload)).collect();
-    for s in &active {
-        run(Arc::clone(s), workload, tasks, timing.warmup).await?;
+    let active: Vec<&Contender> = contenders
+        .iter()
+        .filter(|c| c.subject.supports(workload))
+        .collect();
+    for c in &active {
+        run(c, workload, tasks, timing.warmup).await?;
     }
     let mut results: Vec<Measured> = active
         .iter()
-        .map(|s| Measured {
-            label: s.label(),
-            role: s.role(),
-            throughput: vec![0.0; timing.rounds],
-            latencies: Vec::new(),
-            reported: Vec::new(),
-        })
+        .map(|c| Measured::new(&c.label, c.role))
         .collect();
+    let start = Snapshot::take();
     for round in 0..timing.rounds {
         for k in 0..active.len() {
             let i = (round + k) % active.len();
-            let r = run(Arc::clone(active[i]), workload, tasks, timing.round).await?;
-            results[i].throughput[round] = r.cycles as f64 / r.elapsed.as_secs_f64();
-            results[i].latencies.extend(r.latencies);
+            results[i].push(run(active[i], workload, tasks, timing.round).await?);
         }
     }
+    let load = Load::between(&start, &Snapshot::take());
     for m in &mut results {
         m.latencies.sort_unstable();
     }
@@ -221,6 +280,7 @@ pub(crate) async fn compare(
         workload,
         tasks,
         results,
+        load,
     })
 }
 
@@ -228,6 +288,10 @@ pub(crate) async fn compare(
 pub(crate) struct Run {
     pub(crate) cycles: u64,
     pub(crate) elapsed: Duration,
+    /// This process's CPU time during the run.
+    pub(crate) cpu: Duration,
+    /// The server's, when it reports it.
+    pub(crate) server_cpu: Option<Duration>,
     pub(crate) latencies: Vec<u32>,
 }
 
@@ -235,20 +299,25 @@ pub(crate) struct Run {
 /// ... in a pseudo-random order) until `duration` has passed; no two tasks touch one session, so
 /// versioned saves never conflict.
 pub(crate) async fn run(
-    subject: Arc<dyn Subject>,
+    contender: &Contender,
     workload: Workload,
     tasks: usize,
     duration: Duration,
 ) -> Res<Run> {
-    let sessions = subject.sessions();
+    let sessions = contender.subject.sessions();
     if sessions < tasks {
-        return Err(format!("{} sessions cannot feed {tasks} tasks", sessions).into());
+        return Err(format!("{sessions} sessions cannot feed {tasks} tasks").into());
     }
+    let server_before = match &contender.server {
+        Some(s) => Some(s.cpu_time().await?),
+        None => None,
+    };
+    let cpu_before = process_time();
     let start = Instant::now();
     let deadline = start + duration;
     let mut set = JoinSet::new();
     for task in 0..tasks {
-        let subject = Arc::clone(&subject);
+        let subject = Arc::clone(&contender.subject);
         set.spawn(async move {
             let share = (sessions - task).div_ceil(tasks);
             let mut rng = XorShift::new(task as u64);
@@ -274,22 +343,29 @@ pub(crate) async fn run(
         all.extend(latencies);
         end = end.max(finished);
     }
+    let cpu = process_time() - cpu_before;
+    let server_cpu = match (&contender.server, server_before) {
+        (Some(s), Some(before)) => Some(s.cpu_time().await?.saturating_sub(before)),
+        _ => None,
+    };
     Ok(Run {
         cycles: all.len() as u64,
         elapsed: end - start,
+        cpu,
+        server_cpu,
         latencies: all,
     })
 }
 
 /// A tiny deterministic generator: each task visits its sessions in the same order every run.
-pub(crate) struct XorShift(u64);
+struct XorShift(u64);
 
 impl XorShift {
-    pub(crate) fn new(seed: u64) -> Self {
+    fn new(seed: u64) -> Self {
         Self(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
     }
 
-    pub(crate) fn next(&mut self) -> u64 {
+    fn next(&mut self) -> u64 {
         let mut x = self.0;
         x ^= x << 13;
         x ^= x >> 7;
@@ -299,132 +375,81 @@ impl XorShift {
     }
 }
 
-/// Formats cycles/s compactly: 812k, 1.23M.
-pub(crate) fn rate(v: f64) -> String {
-    if v >= 1e6 {
-        format!("{:.2}M", v / 1e6)
-    } else if v >= 1e4 {
-        format!("{:.0}k", v / 1e3)
-    } else if v >= 1e3 {
-        format!("{:.1}k", v / 1e3)
-    } else {
-        format!("{v:.0}")
-    }
-}
-
-/// Formats a latency in microseconds with sensible precision.
-pub(crate) fn micros(d: Duration) -> String {
-    let us = d.as_secs_f64() * 1e6;
-    if us < 10.0 {
-        format!("{us:.2}")
-    } else if us < 100.0 {
-        format!("{us:.1}")
-    } else {
-        format!("{us:.0}")
-    }
-}
-
-fn ratio_list(ratios: &[f64]) -> String {
-    ratios
-        .iter()
-        .map(|r| format!("{r:.2}"))
-        .collect::<Vec<_>>()
-        .join(" ")
-}
-
-/// The markdown table of a group of comparisons (one workload, several concurrencies).
-pub(crate) fn table(comparisons: &[&Comparison]) -> String {
-    let mut out = String::from(
-        "| tasks | contender | cycles/s | p50 µs | p99 µs | ours/this, per round | median |\n\
-         |---:|---|---:|---:|---:|---|---:|\n",
-    );
-    for c in comparisons {
-        for (i, m) in c.results.iter().enumerate() {
-            let (per_round, med) = if m.role == Role::Ours {
-                (String::new(), String::new())
-            } else {
-                let r = c.ratios(i);
-                (ratio_list(&r), format!("**{:.2}**", median(&r)))
-            };
-            let _ = writeln!(
-                out,
-                "| {} | {} | {} | {} | {} | {} | {} |",
-                c.tasks,
-                m.label,
-                rate(m.median_throughput()),
-                micros(m.percentile(0.50)),
-                micros(m.percentile(0.99)),
-                per_round,
-                med,
-            );
-        }
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
+    use std::sync::atomic::{AtomicU64, Ordering};
+
     use super::*;
 
-    fn measured(role: Role, throughput: Vec<f64>) -> Measured {
+    fn measured(role: Role, throughput: Vec<f64>, cpu: Vec<f64>) -> Measured {
         Measured {
-            label: format!("{role:?}"),
-            role,
             throughput,
-            latencies: Vec::new(),
-            reported: Vec::new(),
+            cpu,
+            ..Measured::new(&format!("{role:?}"), role)
         }
     }
 
-    #[test]
-    fn median_of_odd_and_even_counts() {
-        assert_eq!(median(&[3.0, 1.0, 2.0]), 2.0);
-        assert_eq!(median(&[4.0, 1.0, 3.0, 2.0]), 2.5);
-        assert!(median(&[]).is_nan());
+    fn comparison(results: Vec<Measured>) -> Comparison {
+        let load = Load::between(&Snapshot::take(), &Snapshot::take());
+        Comparison {
+            workload: Workload::Rw,
+            tasks: 1,
+            results,
+            load,
+        }
     }
 
     #[test]
     fn ratios_pair_rounds_not_medians() {
-        let c = Comparison {
-            workload: Workload::Rw,
-            tasks: 1,
-            results: vec![
-                measured(Role::Ours, vec![10.0, 40.0, 30.0]),
-                measured(Role::Floor, vec![20.0, 40.0, 10.0]),
-            ],
-        };
-        assert_eq!(c.ratios(1), vec![0.5, 1.0, 3.0]);
-        assert_eq!(c.median_ratio(Role::Floor), Some(1.0));
-        assert_eq!(c.median_ratio(Role::Peer), None);
+        let c = comparison(vec![
+            measured(Role::Ours, vec![10.0, 40.0, 30.0], vec![2.0, 2.0, 4.0]),
+            measured(Role::Floor, vec![20.0, 40.0, 10.0], vec![1.0, 3.0, 2.0]),
+        ]);
+        let (ours, floor) = (&c.results[0], &c.results[1]);
+        assert_eq!(per_round(ours, floor), vec![0.5, 1.0, 3.0]);
+        assert_eq!(cpu_per_round(ours, floor), vec![0.5, 1.5, 0.5]);
+        assert!(
+            c.find(Role::Floor, None)
+                .is_some_and(|m| m.label == "Floor")
+        );
+        assert!(c.find(Role::Floor, Some("nothing")).is_none());
+        assert!(c.find(Role::Peer, None).is_none());
+    }
+
+    #[test]
+    fn server_cpu_counts_only_when_both_sides_have_it() {
+        let mut ours = measured(Role::Ours, vec![1.0], vec![2.0]);
+        let mut floor = measured(Role::Floor, vec![1.0], vec![1.0]);
+        ours.server_cpu = vec![6.0];
+        assert_eq!(cpu_per_round(&ours, &floor), vec![0.5]);
+        let mut ours = measured(Role::Ours, vec![1.0], vec![2.0]);
+        ours.server_cpu = vec![6.0];
+        floor = measured(Role::Floor, vec![1.0], vec![1.0]);
+        floor.server_cpu = vec![1.0];
+        assert_eq!(cpu_per_round(&ours, &floor), vec![0.25]);
     }
 
     #[test]
     fn percentiles_come_from_pooled_latencies_or_reported_ones() {
-        let mut m = measured(Role::Ours, vec![1.0]);
-        m.latencies = (1..=100).collect();
-        assert_eq!(m.percentile(0.5), Duration::from_nanos(51));
-        assert_eq!(m.percentile(0.99), Duration::from_nanos(99));
-        let mut r = measured(Role::Peer, vec![1.0]);
+        let mut m = measured(Role::Ours, vec![1.0], vec![1.0]);
+        m.latencies = (1..=100).map(|n| n * 1000).collect();
+        assert_eq!(m.percentile(0.5), 51.0);
+        assert_eq!(m.percentile(0.99), 99.0);
+        let mut r = measured(Role::Peer, vec![1.0], vec![1.0]);
         r.reported = vec![
             (Duration::from_micros(5), Duration::from_micros(50)),
             (Duration::from_micros(7), Duration::from_micros(70)),
             (Duration::from_micros(6), Duration::from_micros(60)),
         ];
-        assert_eq!(r.percentile(0.5), Duration::from_micros(6));
-        assert_eq!(r.percentile(0.99), Duration::from_micros(60));
+        assert_eq!(r.percentile(0.5), 6.0);
+        assert_eq!(r.percentile(0.99), 60.0);
     }
 
     /// Counts its cycles per slot.
-    struct Counter(Vec<std::sync::atomic::AtomicU64>);
+    struct Counter(Arc<Vec<AtomicU64>>);
 
     #[async_trait]
     impl Subject for Counter {
-        fn label(&self) -> String {
-            "counter".into()
-        }
-        fn role(&self) -> Role {
-            Role::Ours
-        }
         fn sessions(&self) -> usize {
             self.0.len()
         }
@@ -432,7 +457,7 @@ mod tests {
             if slot % 4 != task {
                 return Err(format!("task {task} got slot {slot}").into());
             }
-            self.0[slot].fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            self.0[slot].fetch_add(1, Ordering::Relaxed);
             tokio::task::yield_now().await;
             Ok(())
         }
@@ -440,27 +465,17 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn tasks_keep_to_their_own_sessions_and_cover_them() {
-        let counter = Arc::new(Counter((0..40).map(|_| 0.into()).collect()));
-        let run = run(
-            Arc::clone(&counter) as Arc<dyn Subject>,
-            Workload::Rw,
-            4,
-            Duration::from_millis(50),
-        )
-        .await
-        .expect("no task may touch another task's session");
-        let total: u64 = counter
-            .0
-            .iter()
-            .map(|c| c.load(std::sync::atomic::Ordering::Relaxed))
-            .sum();
+        let counts: Arc<Vec<AtomicU64>> = Arc::new((0..40).map(|_| 0.into()).collect());
+        let counter = Contender::new("counter", Role::Ours, Counter(Arc::clone(&counts)));
+        let run = run(&counter, Workload::Rw, 4, Duration::from_millis(50))
+            .await
+            .expect("no task may touch another task's session");
+        let total: u64 = counts.iter().map(|c| c.load(Ordering::Relaxed)).sum();
         assert_eq!(run.cycles, total);
         assert_eq!(run.latencies.len() as u64, total);
+        assert!(run.cpu > Duration::ZERO, "the run used CPU time");
         assert!(
-            counter
-                .0
-                .iter()
-                .all(|c| c.load(std::sync::atomic::Ordering::Relaxed) > 0),
+            counts.iter().all(|c| c.load(Ordering::Relaxed) > 0),
             "every session is visited"
         );
     }

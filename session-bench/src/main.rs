@@ -4,133 +4,110 @@
 //! `--help`.
 
 mod args;
+mod cpu;
 mod harness;
 mod http;
+mod numbers;
 mod payload;
 mod report;
 mod scaling;
 mod servers;
 mod stores;
 mod subjects;
+mod targets;
 
 use std::process::ExitCode;
 
-use args::Args;
+use args::{Args, Suite};
+use harness::Res;
 use report::Report;
 
 fn main() -> ExitCode {
     let argv: Vec<String> = std::env::args().skip(1).collect();
     if argv.first().map(String::as_str) == Some(scaling::RSS_PROBE) {
-        return probe(&argv[1..]);
-    }
-    let args = match Args::parse(argv.into_iter()) {
-        Ok(Some(args)) => args,
-        Ok(None) => {
-            println!("{}", args::USAGE);
-            return ExitCode::SUCCESS;
-        }
-        Err(e) => {
-            eprintln!("session-bench: {e}\n\n{}", args::USAGE);
+        let parsed = (
+            argv.get(1).and_then(|s| s.parse().ok()),
+            argv.get(2).and_then(|s| s.parse().ok()),
+        );
+        let (Some(n), Some(size)) = parsed else {
+            eprintln!("usage: session-bench {} SESSIONS SIZE", scaling::RSS_PROBE);
             return ExitCode::from(2);
-        }
-    };
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("session-bench: cannot start the tokio runtime: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    match runtime.block_on(run(&args)) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            let mut msg = format!("session-bench failed: {e}");
-            let mut source = e.source();
-            while let Some(s) = source {
-                msg.push_str(&format!("\n  caused by: {s}"));
-                source = s.source();
-            }
-            eprintln!("{msg}");
-            ExitCode::FAILURE
-        }
+        };
+        return block_on(scaling::probe(n, size));
     }
+    let args = Args::from_command_line();
+    block_on(run(&args))
 }
 
-/// The child process of the resident-memory measurement.
-fn probe(argv: &[String]) -> ExitCode {
-    let parsed = (
-        argv.first().and_then(|s| s.parse().ok()),
-        argv.get(1).and_then(|s| s.parse().ok()),
-    );
-    let (Some(n), Some(size)) = parsed else {
-        eprintln!("usage: session-bench {} SESSIONS SIZE", scaling::RSS_PROBE);
-        return ExitCode::from(2);
-    };
+/// Runs `future` on a multi-threaded runtime; an error is printed with its causes.
+fn block_on(future: impl Future<Output = Res>) -> ExitCode {
     let result = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .map_err(harness::BoxError::from)
-        .and_then(|rt| rt.block_on(scaling::probe(n, size)));
+        .and_then(|rt| rt.block_on(future));
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("{e}");
+            eprintln!("{}", harness::context("session-bench failed", &e));
             ExitCode::FAILURE
         }
     }
 }
 
-async fn run(args: &Args) -> harness::Res {
+async fn run(args: &Args) -> Res {
     let mut report = Report::default();
     report.text(&format!(
         "# session-bench results\n\n{}\n",
-        machine_description()
+        machine_description(args)
     ));
     let mut servers = servers::Servers::default();
-    if args.stores {
+    if args.runs(Suite::Stores) {
         stores::run(args, &mut servers, &mut report).await?;
     }
-    if args.scaling {
+    if args.runs(Suite::Scaling) {
         scaling::run(args, &mut servers, &mut report).await?;
     }
-    if args.http {
+    if args.runs(Suite::Http) {
         http::run(args, &mut servers, &mut report).await?;
     }
     let markdown = report.finish();
     if let Some(path) = &args.out {
-        std::fs::write(path, markdown).map_err(|e| format!("cannot write {path}: {e}"))?;
+        std::fs::write(path, markdown)
+            .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
     }
     Ok(())
 }
 
-/// Date, cores, CPU model and memory, as the report needs them.
-fn machine_description() -> String {
-    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
-    let model = cpuinfo
-        .lines()
-        .find_map(|l| {
-            l.strip_prefix("model name")
-                .and_then(|r| r.split(':').nth(1))
-        })
-        .map_or("unknown CPU", str::trim)
-        .to_owned();
-    let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
-    let mem_gib = meminfo
-        .lines()
-        .find_map(|l| l.strip_prefix("MemTotal:"))
-        .and_then(|r| r.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+/// Date, cores, CPU model, memory and build, as the report needs them.
+fn machine_description(args: &Args) -> String {
+    // The value of the first `key: value` line of a /proc file.
+    let field = |file: &str, key: &str| {
+        let text = std::fs::read_to_string(file).ok()?;
+        text.lines()
+            .find_map(|l| Some(l.strip_prefix(key)?.split(':').nth(1)?.trim().to_owned()))
+    };
+    let model = field("/proc/cpuinfo", "model name").unwrap_or_else(|| "unknown CPU".into());
+    let memory = field("/proc/meminfo", "MemTotal")
+        .and_then(|kb| kb.trim_end_matches(" kB").parse::<f64>().ok())
         .map_or_else(
-            || "unknown".to_owned(),
+            || "unknown".into(),
             |kb| format!("{:.1} GiB", kb / 1024.0 / 1024.0),
         );
     let cores = std::thread::available_parallelism().map_or(0, usize::from);
-    let date = time::OffsetDateTime::now_utc().date();
+    let now = time::OffsetDateTime::now_utc();
+    let build = if cfg!(debug_assertions) {
+        "debug"
+    } else {
+        "release"
+    };
     format!(
-        "Run on {date} (UTC): {cores} cores ({model}), {mem_gib} of memory, release build, \
-         one tokio multi-threaded runtime with {cores} workers running both the contenders \
-         and (for HTTP) the load generator."
+        "Run on {} {:02}:{:02} UTC: {cores} cores ({model}), {memory} of memory, {build} build, \
+         one tokio multi-threaded runtime with {cores} workers running the contenders and (for \
+         HTTP) the servers and the in-process client{}.",
+        now.date(),
+        now.hour(),
+        now.minute(),
+        if args.quick { "; quick mode" } else { "" },
     )
 }

@@ -1,5 +1,5 @@
-//! Scaling: throughput as the number of sessions grows (memory and Redis), throughput in bytes
-//! as sessions grow larger, and the memory store's resident memory per session.
+//! Scaling: throughput as the number of sessions grows (memory and Redis), as sessions grow
+//! larger, and the memory store's resident memory per session.
 
 use std::fmt::Write as _;
 use std::sync::Arc;
@@ -9,13 +9,16 @@ use session_memory::MemoryStore;
 use session_redis::RedisStore;
 
 use crate::args::{Args, Backend};
-use crate::harness::{Comparison, Res, Subject, Timing, Workload, compare, median, micros, rate};
+use crate::cpu::ServerCpu;
+use crate::harness::{Contender, Res, Role, Workload, compare, cpu_per_round, per_round};
+use crate::numbers::{list, median, micros, rate, spread, thousands};
 use crate::payload;
 use crate::report::Report;
 use crate::servers::Servers;
 use crate::subjects::memory::MokaFloor;
 use crate::subjects::ours::Ours;
-use crate::subjects::redis::{Conn, RedisFloor};
+use crate::subjects::redis::{Conn, RedisCpu, RedisFloor};
+use crate::targets;
 
 /// Tasks of the scaling runs: the middle of the store suite's range.
 const TASKS: usize = 16;
@@ -24,65 +27,54 @@ const TASKS: usize = 16;
 /// flight keep each one well inside the stores' time limits with 64 KiB sessions.
 const QUICK_TASKS: usize = 4;
 
-fn tasks(args: &Args) -> usize {
-    if args.quick { QUICK_TASKS } else { TASKS }
-}
-
 pub(crate) async fn run(args: &Args, servers: &mut Servers, report: &mut Report) -> Res {
+    let tasks = if args.quick { QUICK_TASKS } else { TASKS };
     let counts = counts(args.scale_max);
     report.text(&format!(
-        "## Scaling\n\nrw and ro cycles at {} tasks, {} interleaved rounds of {} ms.\n",
-        tasks(args),
-        args.timing.rounds,
-        args.timing.round.as_millis()
+        "## Scaling\n\nrw and ro cycles at {tasks} tasks, {} interleaved rounds of {} ms.\n",
+        args.timing().rounds,
+        args.timing().round.as_millis()
     ));
     if args.wants(Backend::Memory) {
         resident_memory(args, report)?;
-        let mut ours: Vec<Arc<dyn Subject>> = Vec::new();
-        let mut floor: Vec<Arc<dyn Subject>> = Vec::new();
+        let (mut ours, mut floor) = (Vec::new(), Vec::new());
         for &n in &counts {
             eprintln!("[scaling] memory: preparing {n} sessions");
             let capacity = 2 * n as u64;
             let store = MemoryStore::with_max_capacity(capacity)?;
+            let subject = Ours::prepare(Arc::new(store), n, args.size).await?;
             let label = format!("ours: MemoryStore, {} sessions", thousands(n));
-            ours.push(Arc::new(
-                Ours::prepare(label, Arc::new(store), n, args.size).await?,
-            ));
-            floor.push(Arc::new(
-                MokaFloor::prepare(n, args.size, capacity)
-                    .await?
-                    .with_sessions_in_label(),
-            ));
+            ours.push(Contender::new(label, Role::Ours, subject));
+            let subject = MokaFloor::prepare(n, args.size, capacity).await?;
+            let label = format!("floor: moka, {} sessions", thousands(n));
+            floor.push(Contender::new(label, Role::Floor, subject));
         }
-        by_count(report, "memory", &ours, &floor, args.timing, tasks(args)).await?;
+        by_count(report, "memory", (ours, floor), args, tasks).await?;
     }
     if args.wants(Backend::Redis) {
-        let url = servers.redis(args).await?;
-        let mut ours: Vec<Arc<dyn Subject>> = Vec::new();
-        let mut floor: Vec<Arc<dyn Subject>> = Vec::new();
+        let url = servers.url(Backend::Redis, args).await?;
+        let server: Arc<dyn ServerCpu> =
+            Arc::new(RedisCpu::connect(std::slice::from_ref(&url)).await?);
+        let (mut ours, mut floor) = (Vec::new(), Vec::new());
         for (i, &n) in counts.iter().enumerate() {
             eprintln!("[scaling] redis: preparing {n} sessions");
             // A database per count and contender, so that each has a keyspace of its own size.
             let (db_ours, db_floor) = (1 + 2 * i, 2 + 2 * i);
             let store = RedisStore::connect(&with_database(&url, db_ours)?).await?;
+            let subject = Ours::prepare(Arc::new(store), n, args.size).await?;
             let label = format!("ours: RedisStore, {} sessions (db {db_ours})", thousands(n));
-            ours.push(Arc::new(
-                Ours::prepare(label, Arc::new(store), n, args.size).await?,
-            ));
+            ours.push(Contender::new(label, Role::Ours, subject).on(Some(&server)));
             let conn = Conn::standalone(&with_database(&url, db_floor)?).await?;
-            floor.push(Arc::new(
-                RedisFloor::prepare(conn, n, args.size)
-                    .await?
-                    .with_sessions_in_label(),
-            ));
+            let subject = RedisFloor::prepare(conn, n, args.size).await?;
+            let label = format!("floor: redis-rs, {} sessions (db {db_floor})", thousands(n));
+            floor.push(Contender::new(label, Role::Floor, subject).on(Some(&server)));
         }
-        by_count(report, "redis", &ours, &floor, args.timing, tasks(args)).await?;
+        by_count(report, "redis", (ours, floor), args, tasks).await?;
     }
-    if args.wants(Backend::Memory) {
-        by_size(args, report, Backend::Memory, servers).await?;
-    }
-    if args.wants(Backend::Redis) {
-        by_size(args, report, Backend::Redis, servers).await?;
+    for backend in [Backend::Memory, Backend::Redis] {
+        if args.wants(backend) {
+            by_size(args, report, backend, servers, tasks).await?;
+        }
     }
     Ok(())
 }
@@ -99,18 +91,6 @@ fn counts(max: usize) -> Vec<usize> {
     counts
 }
 
-pub(crate) fn thousands(n: usize) -> String {
-    let s = n.to_string();
-    let mut out = String::new();
-    for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
-}
-
 /// `url` with its database number replaced by `db`.
 fn with_database(url: &str, db: usize) -> Res<String> {
     let rest = url
@@ -125,64 +105,63 @@ fn with_database(url: &str, db: usize) -> Res<String> {
 async fn by_count(
     report: &mut Report,
     backend: &str,
-    ours: &[Arc<dyn Subject>],
-    floor: &[Arc<dyn Subject>],
-    timing: Timing,
+    (ours, floor): (Vec<Contender>, Vec<Contender>),
+    args: &Args,
     tasks: usize,
 ) -> Res {
     let mut out = format!(
         "### {backend}: session count\n\nEach contender at each count against itself at the \
          smallest count, per round; and ours against the floor at the same count.\n\n\
-         | workload | contender | cycles/s | p50 µs | p99 µs | / smallest count, per round | \
-         median | ours / floor |\n|---|---|---:|---:|---:|---|---:|---:|\n"
+         | workload | contender | cycles/s | CPU µs/cycle | p50 µs | p99 µs | / smallest count, \
+         per round | median | ours / floor | load |\n|---|---|---:|---:|---:|---:|---|---:|---:|---|\n"
     );
-    let subjects: Vec<Arc<dyn Subject>> = ours.iter().chain(floor).cloned().collect();
     let k = ours.len();
+    let contenders: Vec<Contender> = ours.into_iter().chain(floor).collect();
     for workload in [Workload::Rw, Workload::Ro] {
         eprintln!("[scaling] {backend}: {} by session count", workload.name());
-        let c = compare(&subjects, workload, tasks, timing).await?;
-        let per_round = |a: usize, b: usize| -> Vec<f64> {
-            c.results[a]
-                .throughput
-                .iter()
-                .zip(&c.results[b].throughput)
-                .map(|(x, y)| x / y)
-                .collect()
-        };
+        let c = compare(&contenders, workload, tasks, args.timing()).await?;
         for (i, m) in c.results.iter().enumerate() {
-            let base = if i < k { 0 } else { k };
-            let ratios = per_round(i, base);
+            let ratios = per_round(m, &c.results[if i < k { 0 } else { k }]);
             let to_floor = if i < k {
-                format!("**{:.2}**", median(&per_round(i, i + k)))
+                format!("**{:.2}**", median(&per_round(m, &c.results[i + k])))
             } else {
                 String::new()
             };
             let _ = writeln!(
                 out,
-                "| {} | {} | {} | {} | {} | {} | **{:.2}** | {to_floor} |",
+                "| {} | {} | {} | {} | {} | {} | {} | **{:.2}** | {to_floor} | {} |",
                 workload.name(),
                 m.label,
                 rate(m.median_throughput()),
+                micros(median(&m.cpu)),
                 micros(m.percentile(0.5)),
                 micros(m.percentile(0.99)),
-                ratios
-                    .iter()
-                    .map(|r| format!("{r:.2}"))
-                    .collect::<Vec<_>>()
-                    .join(" "),
+                list(&ratios),
                 median(&ratios),
+                if i == 0 {
+                    c.load.to_string()
+                } else {
+                    String::new()
+                },
             );
         }
-        let largest = k - 1;
+        let (largest, smallest) = (&c.results[k - 1], &c.results[0]);
         report.check(
             format!(
                 "{backend} {} at {tasks} tasks: {} / {}",
                 workload.name(),
-                c.results[largest].label,
-                c.results[0].label
+                largest.label,
+                smallest.label
             ),
-            Some(median(&per_round(largest, 0))),
-            0.8,
+            (largest, smallest),
+            c.load,
+            targets::LARGEST_COUNT_VS_SMALLEST,
+        );
+        let _ = writeln!(
+            out,
+            "| {} | CPU ratio, largest / smallest count | | | | | | {} | | |",
+            workload.name(),
+            spread(&cpu_per_round(largest, smallest)),
         );
     }
     report.text(&out);
@@ -190,70 +169,75 @@ async fn by_count(
 }
 
 /// Ours and the floor with sessions of 1, 16 and 64 KiB.
-async fn by_size(args: &Args, report: &mut Report, backend: Backend, servers: &mut Servers) -> Res {
+async fn by_size(
+    args: &Args,
+    report: &mut Report,
+    backend: Backend,
+    servers: &mut Servers,
+    tasks: usize,
+) -> Res {
     // Fewer, larger sessions: the point is their size, and 64 KiB times 10,000 per contender
     // would be gigabytes.
     let n = args.sessions.clamp(TASKS, 2_000);
-    let tasks = tasks(args);
-    let mut out = format!(
-        "### {}: session size\n\n{n} sessions per contender; bytes/s = cycles/s × encoded \
-         session size.\n\n| workload | size | contender | cycles/s | bytes/s | p50 µs | p99 µs | \
-         ours / floor |\n|---|---:|---|---:|---:|---:|---:|---:|\n",
-        backend.name()
-    );
     for kib in [1, 16, 64] {
         let size = kib * 1024;
         let encoded = payload::bytes(&payload::object(0, size)).len();
         eprintln!("[scaling] {}: {kib} KiB sessions", backend.name());
-        let subjects: Vec<Arc<dyn Subject>> = match backend {
+        let contenders = match backend {
             Backend::Memory => {
                 let capacity = 2 * n as u64;
+                let store = MemoryStore::with_max_capacity(capacity)?;
                 vec![
-                    Arc::new(
-                        Ours::prepare(
-                            "ours: MemoryStore",
-                            Arc::new(MemoryStore::with_max_capacity(capacity)?),
-                            n,
-                            size,
-                        )
-                        .await?,
+                    Contender::new(
+                        "ours: MemoryStore",
+                        Role::Ours,
+                        Ours::prepare(Arc::new(store), n, size).await?,
                     ),
-                    Arc::new(MokaFloor::prepare(n, size, capacity).await?),
+                    Contender::new(
+                        "floor: moka get (+ insert)",
+                        Role::Floor,
+                        MokaFloor::prepare(n, size, capacity).await?,
+                    ),
                 ]
             }
             _ => {
-                let url = servers.redis(args).await?;
+                let url = servers.url(Backend::Redis, args).await?;
+                let server: Arc<dyn ServerCpu> =
+                    Arc::new(RedisCpu::connect(std::slice::from_ref(&url)).await?);
                 let store: Arc<dyn Store> =
                     Arc::new(RedisStore::connect(&with_database(&url, 8)?).await?);
                 let conn = Conn::standalone(&with_database(&url, 9)?).await?;
                 vec![
-                    Arc::new(Ours::prepare("ours: RedisStore", store, n, size).await?),
-                    Arc::new(RedisFloor::prepare(conn, n, size).await?),
+                    Contender::new(
+                        "ours: RedisStore",
+                        Role::Ours,
+                        Ours::prepare(store, n, size).await?,
+                    )
+                    .on(Some(&server)),
+                    Contender::new(
+                        "floor: redis-rs GET / SET",
+                        Role::Floor,
+                        RedisFloor::prepare(conn, n, size).await?,
+                    )
+                    .on(Some(&server)),
                 ]
             }
         };
+        let mut comparisons = Vec::new();
         for workload in [Workload::Rw, Workload::Ro] {
-            let c: Comparison = compare(&subjects, workload, tasks, args.timing).await?;
-            let to_floor = c.median_ratio(crate::harness::Role::Floor);
-            for m in &c.results {
-                let _ = writeln!(
-                    out,
-                    "| {} | {encoded} B | {} | {} | {}B/s | {} | {} | {} |",
-                    workload.name(),
-                    m.label,
-                    rate(m.median_throughput()),
-                    rate(m.median_throughput() * encoded as f64),
-                    micros(m.percentile(0.5)),
-                    micros(m.percentile(0.99)),
-                    match (m.role, to_floor) {
-                        (crate::harness::Role::Floor, Some(r)) => format!("**{r:.2}**"),
-                        _ => String::new(),
-                    }
-                );
+            let c = compare(&contenders, workload, tasks, args.timing()).await?;
+            if backend == Backend::Redis && workload == Workload::Rw && kib > 1 {
+                let scope = format!("redis {kib} KiB");
+                report.check_against(&scope, &c, Role::Floor, None, targets::REDIS_LARGE_SESSIONS);
             }
+            comparisons.push(c);
         }
+        let title = format!("{}: {kib} KiB sessions", backend.name());
+        let note = format!(
+            "{n} sessions of {encoded} bytes per contender (bytes/s: cycles/s × {encoded})."
+        );
+        report.comparisons(&title, &note, &comparisons);
     }
-    report.text(&out);
     Ok(())
 }
 
@@ -262,19 +246,34 @@ async fn by_size(args: &Args, report: &mut Report, backend: Backend, servers: &m
 fn resident_memory(args: &Args, report: &mut Report) -> Res {
     let n = args.scale_max;
     eprintln!("[scaling] memory: resident memory of {n} sessions (child process)");
-    let exe = std::env::current_exe()?;
-    let output = std::process::Command::new(exe)
+    let output = std::process::Command::new(std::env::current_exe()?)
         .args([RSS_PROBE, &n.to_string(), &args.size.to_string()])
         .output()?;
     if !output.status.success() {
-        return Err(format!(
-            "the resident-memory probe failed: {}",
-            String::from_utf8_lossy(&output.stderr)
-        )
-        .into());
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        return Err(format!("the resident-memory probe failed: {stderr}").into());
     }
-    let text = String::from_utf8(output.stdout)?;
-    report.text(&format!("### memory: resident memory\n\n{}\n", text.trim()));
+    let growth: f64 = String::from_utf8(output.stdout)?.trim().parse()?;
+    let encoded = payload::bytes(&payload::object(0, args.size)).len() as f64;
+    let per = growth / n as f64;
+    report.text(&format!(
+        "### memory: resident memory\n\n\
+         | sessions | encoded session | resident growth | per session | overhead per session |\n\
+         |---:|---:|---:|---:|---:|\n\
+         | {} | {encoded} B | {:.0} MiB | {per:.0} B | {:.0} B ({:.2}x the encoded size) |\n",
+        thousands(n),
+        growth / (1024.0 * 1024.0),
+        per - encoded,
+        per / encoded,
+    ));
+    report.check_value(
+        format!(
+            "memory: resident bytes per session / encoded size, {} sessions",
+            thousands(n)
+        ),
+        per / encoded,
+        targets::MEMORY_RESIDENT,
+    );
     Ok(())
 }
 
@@ -288,28 +287,18 @@ fn rss_bytes() -> Res<u64> {
         .nth(1)
         .ok_or("no resident size in /proc/self/statm")?
         .parse()?;
-    // Every Linux this runs on has 4 KiB pages; the report states the assumption.
-    Ok(pages * 4096)
+    Ok(pages * rustix::param::page_size() as u64)
 }
 
 /// The child's side: fills a memory store with `n` sessions of `size` bytes and prints the
-/// growth of its resident set.
+/// growth of its resident set in bytes.
 pub(crate) async fn probe(n: usize, size: usize) -> Res {
-    let encoded = payload::bytes(&payload::object(0, size)).len();
     let store = MemoryStore::with_max_capacity(2 * n as u64)?;
     let before = rss_bytes()?;
-    let subject = Ours::prepare("probe", Arc::new(store.clone()), n, size).await?;
+    let subject = Ours::prepare(Arc::new(store), n, size).await?;
     let after = rss_bytes()?;
-    let per = (after.saturating_sub(before)) as f64 / n as f64;
-    println!(
-        "| sessions | encoded session | resident growth | per session | overhead per session |\n\
-         |---:|---:|---:|---:|---:|\n\
-         | {} | {encoded} B | {:.0} MiB | {per:.0} B | {:.0} B ({:.2}x the encoded size) |",
-        thousands(subject.sessions()),
-        (after - before) as f64 / (1024.0 * 1024.0),
-        per - encoded as f64,
-        per / encoded as f64,
-    );
+    drop(subject);
+    println!("{}", after.saturating_sub(before));
     Ok(())
 }
 
@@ -334,6 +323,5 @@ mod tests {
     fn counts_have_at_least_two_points() {
         assert_eq!(counts(1_000_000), vec![10_000, 100_000, 1_000_000]);
         assert_eq!(counts(10_000), vec![1_000, 10_000]);
-        assert_eq!(thousands(1_234_567), "1,234,567");
     }
 }

@@ -11,7 +11,7 @@ use session_core::Id;
 use time::OffsetDateTime;
 
 use super::an_hour_from_now;
-use crate::harness::{Res, Role, Subject, Workload};
+use crate::harness::{Res, Subject, Workload};
 use crate::payload;
 
 /// What the floor caches: the encoded session and when it expires.
@@ -51,7 +51,6 @@ impl Expiry<Id, Arc<Entry>> for AtExpiry {
 pub(crate) struct MokaFloor {
     cache: Cache<Id, Arc<Entry>>,
     ids: Vec<Id>,
-    count_in_label: bool,
 }
 
 impl MokaFloor {
@@ -70,37 +69,12 @@ impl MokaFloor {
             cache.insert(id.clone(), Arc::new(entry)).await;
             ids.push(id);
         }
-        Ok(Self {
-            cache,
-            ids,
-            count_in_label: false,
-        })
-    }
-
-    /// Names the number of sessions in the label (for the scaling tables).
-    pub(crate) fn with_sessions_in_label(mut self) -> Self {
-        self.count_in_label = true;
-        self
+        Ok(Self { cache, ids })
     }
 }
 
 #[async_trait]
 impl Subject for MokaFloor {
-    fn label(&self) -> String {
-        if self.count_in_label {
-            format!(
-                "floor: moka, {} sessions",
-                crate::scaling::thousands(self.ids.len())
-            )
-        } else {
-            "floor: moka get (+ insert)".into()
-        }
-    }
-
-    fn role(&self) -> Role {
-        Role::Floor
-    }
-
     fn sessions(&self) -> usize {
         self.ids.len()
     }
@@ -109,7 +83,6 @@ impl Subject for MokaFloor {
         let id = &self.ids[slot];
         let entry = self.cache.get(id).await.ok_or("session vanished")?;
         match workload {
-            Workload::Ro => {}
             Workload::Rw => self.cache.insert(id.clone(), entry).await,
             Workload::Touch => {
                 let moved = Entry {
@@ -118,7 +91,7 @@ impl Subject for MokaFloor {
                 };
                 self.cache.insert(id.clone(), Arc::new(moved)).await;
             }
-            Workload::HttpRead | Workload::HttpWrite => return Err("not a store workload".into()),
+            _ => {}
         }
         Ok(())
     }

@@ -1,19 +1,13 @@
 //! The MongoDB floor: `find_one` and `update_one` of a document holding the stored bytes.
 
-use std::sync::Arc;
-
 use async_trait::async_trait;
 use mongodb::Collection;
 use mongodb::bson::{Binary, DateTime, RawDocumentBuf, doc, spec::BinarySubtype};
 use session_core::Id;
 
-use super::{an_hour_from_now, fill};
-use crate::harness::{Res, Role, Subject, Workload};
+use super::{an_hour_from_now_millis, fill};
+use crate::harness::{Contender, Res, Role, Subject, Workload};
 use crate::payload;
-
-fn date(t: time::OffsetDateTime) -> DateTime {
-    DateTime::from_millis((t.unix_timestamp_nanos() / 1_000_000) as i64)
-}
 
 fn binary(bytes: Vec<u8>) -> Binary {
     Binary {
@@ -27,13 +21,28 @@ fn binary(bytes: Vec<u8>) -> Binary {
 pub(crate) struct MongoFloor {
     collection: Collection<RawDocumentBuf>,
     ids: Vec<String>,
-    ttl_index: bool,
 }
 
 impl MongoFloor {
+    /// The floor, and the reference: the floor on a collection without the TTL index.
+    pub(crate) async fn contenders(url: &str, n: usize, size: usize) -> Res<[Contender; 2]> {
+        Ok([
+            Contender::new(
+                "floor: driver find_one / update_one",
+                Role::Floor,
+                Self::prepare(url, n, size, true).await?,
+            ),
+            Contender::new(
+                "reference: the floor without the TTL index",
+                Role::Reference,
+                Self::prepare(url, n, size, false).await?,
+            ),
+        ])
+    }
+
     /// `ttl_index`: whether the collection has the TTL index on the expiry that our store
     /// creates (and any MongoDB session store needs, to expire sessions natively).
-    pub(crate) async fn prepare(url: &str, n: usize, size: usize, ttl_index: bool) -> Res<Self> {
+    async fn prepare(url: &str, n: usize, size: usize, ttl_index: bool) -> Res<Self> {
         let client = mongodb::Client::with_uri_str(url).await?;
         let name = if ttl_index { "floor" } else { "floor_noindex" };
         let collection = client
@@ -51,62 +60,42 @@ impl MongoFloor {
                 .build();
             collection.create_index(model).await?;
         }
-        let ids: Arc<Vec<String>> = Arc::new((0..n).map(|_| Id::random().to_string()).collect());
-        fill(n, 16, |i| {
-            let (collection, ids) = (
-                collection.clone_with_type::<mongodb::bson::Document>(),
-                Arc::clone(&ids),
-            );
+        let ids = (0..n).map(|_| Id::random().to_string()).collect();
+        let documents = collection.clone_with_type::<mongodb::bson::Document>();
+        let ids = fill(ids, 16, |i, id| {
+            let documents = documents.clone();
             async move {
-                collection
+                documents
                     .insert_one(doc! {
-                        "_id": ids[i].as_str(),
+                        "_id": id,
                         "d": binary(payload::bytes(&payload::object(i, size))),
-                        "e": date(an_hour_from_now()),
+                        "e": DateTime::from_millis(an_hour_from_now_millis()),
                     })
                     .await?;
                 Ok(())
             }
         })
         .await?;
-        let ids = Arc::try_unwrap(ids).unwrap_or_else(|s| (*s).clone());
-        Ok(Self {
-            collection,
-            ids,
-            ttl_index,
-        })
+        Ok(Self { collection, ids })
     }
 }
 
 #[async_trait]
 impl Subject for MongoFloor {
-    fn label(&self) -> String {
-        if self.ttl_index {
-            "floor: driver find_one / update_one".into()
-        } else {
-            "reference: the floor without the TTL index".into()
-        }
-    }
-
-    fn role(&self) -> Role {
-        if self.ttl_index {
-            Role::Floor
-        } else {
-            Role::Reference
-        }
-    }
-
     fn sessions(&self) -> usize {
         self.ids.len()
     }
 
     async fn cycle(&self, workload: Workload, _task: usize, slot: usize, _n: u64) -> Res {
         let id = self.ids[slot].as_str();
-        let live = doc! { "_id": id, "e": { "$gt": date(session_core::now()) } };
+        let live = doc! { "_id": id, "e": { "$gt": DateTime::now() } };
         if workload == Workload::Touch {
             let done = self
                 .collection
-                .update_one(live, doc! { "$set": { "e": date(an_hour_from_now()) } })
+                .update_one(
+                    live,
+                    doc! { "$set": { "e": DateTime::from_millis(an_hour_from_now_millis()) } },
+                )
                 .await?;
             return if done.matched_count == 1 {
                 Ok(())
@@ -124,7 +113,7 @@ impl Subject for MongoFloor {
             self.collection
                 .update_one(
                     doc! { "_id": id },
-                    doc! { "$set": { "d": binary(bytes), "e": date(an_hour_from_now()) } },
+                    doc! { "$set": { "d": binary(bytes), "e": DateTime::from_millis(an_hour_from_now_millis()) } },
                 )
                 .await?;
         }

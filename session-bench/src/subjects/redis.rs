@@ -1,18 +1,22 @@
-//! The Redis floor: `GET` and `SET` of the stored bytes under a plain string key.
+//! The Redis floor: `GET` and `SET` of the stored bytes under a plain string key; and the
+//! Redis servers' CPU time.
+
+use std::time::Duration;
 
 use async_trait::async_trait;
-use redis::aio::ConnectionLike;
+use redis::aio::{ConnectionLike, MultiplexedConnection};
 use redis::{Cmd, Value};
 use session_core::Id;
 
-use super::{an_hour_from_now, fill};
-use crate::harness::{Res, Role, Subject, Workload};
+use super::{an_hour_from_now_millis, fill};
+use crate::cpu::ServerCpu;
+use crate::harness::{Res, Subject, Workload};
 use crate::payload;
 
 /// A shared multiplexed connection, to one server or to a cluster.
 #[derive(Clone)]
 pub(crate) enum Conn {
-    Standalone(redis::aio::MultiplexedConnection),
+    Standalone(MultiplexedConnection),
     Cluster(redis::cluster_async::ClusterConnection),
 }
 
@@ -38,72 +42,37 @@ impl Conn {
     }
 }
 
-fn key(id: &Id) -> String {
-    format!("bench-floor:{id}")
-}
-
-fn unix_millis(t: time::OffsetDateTime) -> i64 {
-    (t.unix_timestamp_nanos() / 1_000_000) as i64
-}
-
 /// The raw driver: `GET` (ro), `GET` + `SET .. PXAT` of the bytes it got (rw), `PEXPIREAT`
 /// (touch).
 pub(crate) struct RedisFloor {
     conn: Conn,
     keys: Vec<String>,
-    count_in_label: bool,
 }
 
 impl RedisFloor {
     pub(crate) async fn prepare(conn: Conn, n: usize, size: usize) -> Res<Self> {
-        let keys: Vec<String> = (0..n).map(|_| key(&Id::random())).collect();
-        let shared = std::sync::Arc::new(keys);
-        fill(n, 64, |i| {
+        let keys = (0..n)
+            .map(|_| format!("bench-floor:{}", Id::random()))
+            .collect();
+        let keys = fill(keys, 64, |i, key| {
             let conn = conn.clone();
-            let keys = std::sync::Arc::clone(&shared);
             async move {
                 let mut cmd = redis::cmd("SET");
-                cmd.arg(&keys[i])
+                cmd.arg(key)
                     .arg(payload::bytes(&payload::object(i, size)))
                     .arg("PXAT")
-                    .arg(unix_millis(an_hour_from_now()));
+                    .arg(an_hour_from_now_millis());
                 conn.query(&cmd).await?;
                 Ok(())
             }
         })
         .await?;
-        let keys = std::sync::Arc::try_unwrap(shared).unwrap_or_else(|s| (*s).clone());
-        Ok(Self {
-            conn,
-            keys,
-            count_in_label: false,
-        })
-    }
-
-    /// Names the number of sessions in the label (for the scaling tables).
-    pub(crate) fn with_sessions_in_label(mut self) -> Self {
-        self.count_in_label = true;
-        self
+        Ok(Self { conn, keys })
     }
 }
 
 #[async_trait]
 impl Subject for RedisFloor {
-    fn label(&self) -> String {
-        if self.count_in_label {
-            format!(
-                "floor: redis-rs, {} sessions",
-                crate::scaling::thousands(self.keys.len())
-            )
-        } else {
-            "floor: redis-rs GET / SET / PEXPIREAT".into()
-        }
-    }
-
-    fn role(&self) -> Role {
-        Role::Floor
-    }
-
     fn sessions(&self) -> usize {
         self.keys.len()
     }
@@ -112,7 +81,7 @@ impl Subject for RedisFloor {
         let key = &self.keys[slot];
         if workload == Workload::Touch {
             let mut cmd = redis::cmd("PEXPIREAT");
-            cmd.arg(key).arg(unix_millis(an_hour_from_now()));
+            cmd.arg(key).arg(an_hour_from_now_millis());
             return match self.conn.query(&cmd).await? {
                 Value::Int(1) => Ok(()),
                 _ => Err("session vanished".into()),
@@ -128,9 +97,68 @@ impl Subject for RedisFloor {
             set.arg(key)
                 .arg(bytes)
                 .arg("PXAT")
-                .arg(unix_millis(an_hour_from_now()));
+                .arg(an_hour_from_now_millis());
             self.conn.query(&set).await?;
         }
         Ok(())
+    }
+}
+
+/// The CPU time of one Redis server, or of every node of a cluster, from `INFO cpu`.
+pub(crate) struct RedisCpu(Vec<MultiplexedConnection>);
+
+impl RedisCpu {
+    /// Connects to each of `urls` (every node of a cluster).
+    pub(crate) async fn connect(urls: &[String]) -> Res<Self> {
+        let mut nodes = Vec::with_capacity(urls.len());
+        for url in urls {
+            let client = redis::Client::open(url.as_str())?;
+            nodes.push(client.get_multiplexed_async_connection().await?);
+        }
+        Ok(Self(nodes))
+    }
+}
+
+#[async_trait]
+impl ServerCpu for RedisCpu {
+    async fn cpu_time(&self) -> Res<Duration> {
+        let mut total = Duration::ZERO;
+        for node in &self.0 {
+            let info: String = redis::cmd("INFO")
+                .arg("cpu")
+                .query_async(&mut node.clone())
+                .await?;
+            total += info_cpu(&info).ok_or("INFO cpu has no used_cpu_sys / used_cpu_user")?;
+        }
+        Ok(total)
+    }
+}
+
+/// `used_cpu_sys` + `used_cpu_user` (the whole server process) from an `INFO cpu` reply.
+fn info_cpu(info: &str) -> Option<Duration> {
+    let field = |name: &str| {
+        info.lines().find_map(|l| {
+            l.trim()
+                .strip_prefix(name)?
+                .strip_prefix(':')?
+                .parse::<f64>()
+                .ok()
+        })
+    };
+    Some(Duration::from_secs_f64(
+        field("used_cpu_sys")? + field("used_cpu_user")?,
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn info_cpu_adds_system_and_user_time_of_the_whole_server() {
+        let info = "# CPU\r\nused_cpu_sys:1.500000\r\nused_cpu_user:2.250000\r\n\
+                    used_cpu_sys_children:9.0\r\nused_cpu_sys_main_thread:1.0\r\n";
+        assert_eq!(info_cpu(info), Some(Duration::from_millis(3750)));
+        assert_eq!(info_cpu("# CPU\r\nused_cpu_sys:1.0\r\n"), None);
     }
 }

@@ -6,23 +6,20 @@ use async_trait::async_trait;
 use session_core::Id;
 use sqlx::{Database, Pool};
 
-use super::{an_hour_from_now, fill};
-use crate::harness::{Res, Role, Subject, Workload};
+use super::{an_hour_from_now_millis, fill};
+use crate::harness::{Contender, Res, Role, Subject, Workload};
 use crate::payload;
 
-fn millis(t: time::OffsetDateTime) -> i64 {
-    (t.unix_timestamp_nanos() / 1_000_000) as i64
-}
-
 fn now_millis() -> i64 {
-    millis(session_core::now())
+    session_core::clock::unix_millis(session_core::now())
 }
 
-/// The statements of one SQL dialect.
+/// The statements of one SQL dialect on one table.
 pub(crate) struct Dialect {
     name: &'static str,
-    table: String,
+    table: &'static str,
     create: String,
+    /// The index on the expiry, which the floor has and the reference has not.
     index: Option<String>,
     insert: String,
     select: String,
@@ -31,77 +28,45 @@ pub(crate) struct Dialect {
 }
 
 impl Dialect {
-    fn new(name: &'static str, id_type: &str, blob: &str, p: fn(usize) -> String) -> Self {
-        const TABLE: &str = "session_bench_floor";
+    fn new(name: &'static str, types: [&str; 2], p: fn(usize) -> String, indexed: bool) -> Self {
+        let table = if indexed {
+            "session_bench_floor"
+        } else {
+            "session_bench_floor_noindex"
+        };
+        let ([id, blob], [a, b, c]) = (types, [1, 2, 3].map(p));
         Self {
             name,
-            table: TABLE.to_owned(),
+            table,
             create: format!(
-                "CREATE TABLE {TABLE} (id {id_type} NOT NULL PRIMARY KEY, \
-                 data {blob} NOT NULL, expires_at BIGINT NOT NULL)"
+                "CREATE TABLE {table} (id {id} NOT NULL PRIMARY KEY, data {blob} NOT NULL, \
+                 expires_at BIGINT NOT NULL)"
             ),
-            index: Some(format!(
-                "CREATE INDEX {TABLE}_expires ON {TABLE} (expires_at)"
-            )),
-            insert: format!(
-                "INSERT INTO {TABLE} (id, data, expires_at) VALUES ({}, {}, {})",
-                p(1),
-                p(2),
-                p(3)
-            ),
-            select: format!(
-                "SELECT data FROM {TABLE} WHERE id = {} AND expires_at > {}",
-                p(1),
-                p(2)
-            ),
-            update: format!(
-                "UPDATE {TABLE} SET data = {}, expires_at = {} WHERE id = {}",
-                p(1),
-                p(2),
-                p(3)
-            ),
+            index: indexed.then(|| format!("CREATE INDEX {table}_e ON {table} (expires_at)")),
+            insert: format!("INSERT INTO {table} (id, data, expires_at) VALUES ({a}, {b}, {c})"),
+            select: format!("SELECT data FROM {table} WHERE id = {a} AND expires_at > {b}"),
+            update: format!("UPDATE {table} SET data = {a}, expires_at = {b} WHERE id = {c}"),
             touch: format!(
-                "UPDATE {TABLE} SET expires_at = {} WHERE id = {} AND expires_at > {}",
-                p(1),
-                p(2),
-                p(3)
+                "UPDATE {table} SET expires_at = {a} WHERE id = {b} AND expires_at > {c}"
             ),
         }
     }
 
-    pub(crate) fn postgres() -> Self {
-        Self::new("postgres", "TEXT COLLATE \"C\"", "BYTEA", |i| {
-            format!("${i}")
-        })
+    pub(crate) fn postgres(indexed: bool) -> Self {
+        let types = ["TEXT COLLATE \"C\"", "BYTEA"];
+        Self::new("postgres", types, |i| format!("${i}"), indexed)
     }
 
-    pub(crate) fn mysql() -> Self {
-        Self::new(
-            "mysql",
+    pub(crate) fn mysql(indexed: bool) -> Self {
+        let types = [
             "VARCHAR(128) CHARACTER SET ascii COLLATE ascii_bin",
             "LONGBLOB",
-            |_| "?".into(),
-        )
+        ];
+        Self::new("mysql", types, |_| "?".into(), indexed)
     }
 
-    pub(crate) fn sqlite() -> Self {
-        Self::new("sqlite", "TEXT", "BLOB", |i| format!("?{i}"))
-    }
-
-    /// The same statements on another table that has no index on `expires_at`.
-    pub(crate) fn without_expiry_index(self) -> Self {
-        let other = "session_bench_floor_noindex";
-        let swap = |s: &str| s.replace(&self.table, other);
-        Self {
-            name: self.name,
-            table: other.to_owned(),
-            create: swap(&self.create),
-            index: None,
-            insert: swap(&self.insert),
-            select: swap(&self.select),
-            update: swap(&self.update),
-            touch: swap(&self.touch),
-        }
+    pub(crate) fn sqlite(indexed: bool) -> Self {
+        Self::new("sqlite", ["TEXT", "BLOB"], |i| format!("?{i}"), indexed)
     }
 }
 
@@ -116,65 +81,62 @@ pub(crate) struct SqlFloor<DB: Database> {
 macro_rules! sql_floor {
     ($db:ty) => {
         impl SqlFloor<$db> {
-            pub(crate) async fn prepare(
+            /// The floor, and the reference: the floor on a table without the expiry index.
+            pub(crate) async fn contenders(
+                pool: Pool<$db>,
+                dialect: fn(bool) -> Dialect,
+                n: usize,
+                size: usize,
+            ) -> Res<[Contender; 2]> {
+                let floor = Self::prepare(pool.clone(), dialect(true), n, size).await?;
+                let label = format!("floor: sqlx ({}) SELECT / UPDATE", floor.sql.name);
+                let bare = Self::prepare(pool, dialect(false), n, size).await?;
+                Ok([
+                    Contender::new(label, Role::Floor, floor),
+                    Contender::new(
+                        "reference: the floor without an index on expires_at",
+                        Role::Reference,
+                        bare,
+                    ),
+                ])
+            }
+
+            async fn prepare(
                 pool: Pool<$db>,
                 dialect: Dialect,
                 n: usize,
                 size: usize,
             ) -> Res<Self> {
                 let sql = Arc::new(dialect);
-                sqlx::query(sqlx::AssertSqlSafe(format!(
-                    "DROP TABLE IF EXISTS {}",
-                    sql.table
-                )))
-                .execute(&pool)
-                .await?;
-                sqlx::query(sqlx::AssertSqlSafe(sql.create.clone()))
-                    .execute(&pool)
-                    .await?;
-                if let Some(index) = &sql.index {
-                    sqlx::query(sqlx::AssertSqlSafe(index.clone()))
+                let drop = format!("DROP TABLE IF EXISTS {}", sql.table);
+                for statement in [Some(&drop), Some(&sql.create), sql.index.as_ref()]
+                    .into_iter()
+                    .flatten()
+                {
+                    sqlx::query(sqlx::AssertSqlSafe(statement.as_str()))
                         .execute(&pool)
                         .await?;
                 }
-                let ids: Arc<Vec<String>> =
-                    Arc::new((0..n).map(|_| Id::random().to_string()).collect());
-                fill(n, 16, |i| {
-                    let (pool, sql, ids) = (pool.clone(), Arc::clone(&sql), Arc::clone(&ids));
+                let ids = (0..n).map(|_| Id::random().to_string()).collect();
+                let ids = fill(ids, 16, |i, id| {
+                    let (pool, sql) = (pool.clone(), Arc::clone(&sql));
                     async move {
                         sqlx::query(sqlx::AssertSqlSafe(sql.insert.clone()))
-                            .bind(ids[i].as_str())
+                            .bind(id)
                             .bind(payload::bytes(&payload::object(i, size)))
-                            .bind(millis(an_hour_from_now()))
+                            .bind(an_hour_from_now_millis())
                             .execute(&pool)
                             .await?;
                         Ok(())
                     }
                 })
                 .await?;
-                let ids = Arc::try_unwrap(ids).unwrap_or_else(|s| (*s).clone());
                 Ok(Self { pool, sql, ids })
             }
         }
 
         #[async_trait]
         impl Subject for SqlFloor<$db> {
-            fn label(&self) -> String {
-                if self.sql.index.is_some() {
-                    format!("floor: sqlx ({}) SELECT / UPDATE", self.sql.name)
-                } else {
-                    "reference: the floor without an index on expires_at".to_owned()
-                }
-            }
-
-            fn role(&self) -> Role {
-                if self.sql.index.is_some() {
-                    Role::Floor
-                } else {
-                    Role::Reference
-                }
-            }
-
             fn sessions(&self) -> usize {
                 self.ids.len()
             }
@@ -183,7 +145,7 @@ macro_rules! sql_floor {
                 let id = self.ids[slot].as_str();
                 if workload == Workload::Touch {
                     let done = sqlx::query(sqlx::AssertSqlSafe(self.sql.touch.as_str()))
-                        .bind(millis(an_hour_from_now()))
+                        .bind(an_hour_from_now_millis())
                         .bind(id)
                         .bind(now_millis())
                         .execute(&self.pool)
@@ -204,7 +166,7 @@ macro_rules! sql_floor {
                 if workload == Workload::Rw {
                     sqlx::query(sqlx::AssertSqlSafe(self.sql.update.as_str()))
                         .bind(data)
-                        .bind(millis(an_hour_from_now()))
+                        .bind(an_hour_from_now_millis())
                         .bind(id)
                         .execute(&self.pool)
                         .await?;

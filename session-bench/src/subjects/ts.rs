@@ -3,26 +3,20 @@
 use async_trait::async_trait;
 use serde_json::json;
 
-use crate::harness::{Res, Role, Subject, Workload};
+use crate::harness::{Res, Subject, Workload};
 use crate::payload;
 
 macro_rules! ts_subject {
     ($(#[$doc:meta])* $name:ident, $core:ident) => {
         $(#[$doc])*
         pub(crate) struct $name<S> {
-            label: String,
             store: S,
             ids: Vec<$core::session::Id>,
         }
 
         impl<S: $core::SessionStore> $name<S> {
             /// Creates `n` sessions of about `size` bytes (the same data as ours) in `store`.
-            pub(crate) async fn prepare(
-                label: impl Into<String>,
-                store: S,
-                n: usize,
-                size: usize,
-            ) -> Res<Self> {
+            pub(crate) async fn prepare(store: S, n: usize, size: usize) -> Res<Self> {
                 let mut ids = Vec::with_capacity(n);
                 for i in 0..n {
                     let mut record = $core::session::Record {
@@ -33,24 +27,12 @@ macro_rules! ts_subject {
                     store.create(&mut record).await?;
                     ids.push(record.id);
                 }
-                Ok(Self {
-                    label: label.into(),
-                    store,
-                    ids,
-                })
+                Ok(Self { store, ids })
             }
         }
 
         #[async_trait]
         impl<S: $core::SessionStore> Subject for $name<S> {
-            fn label(&self) -> String {
-                self.label.clone()
-            }
-
-            fn role(&self) -> Role {
-                Role::Peer
-            }
-
             fn sessions(&self) -> usize {
                 self.ids.len()
             }
