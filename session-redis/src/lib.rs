@@ -8,6 +8,7 @@ use redis::aio::ConnectionManager;
 use session_core::{Clock, Codec, DEFAULT_TIMEOUT, Error, Id, MessagePack, Result, check_timeout};
 
 mod connection;
+mod express;
 mod layout;
 mod ops;
 mod scripts;
@@ -28,6 +29,16 @@ pub struct RedisStore {
     /// Kept for [`Debug`] and for the common option set; never read for a decision (Redis's
     /// clock decides expiry, and the records carry their own `expires_at`).
     clock: Arc<dyn Clock>,
+    layout: Layout,
+}
+
+/// What a stored value is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Layout {
+    /// This crate's own: a 25-byte header, then the codec's data.
+    Native,
+    /// connect-redis's: express-session's JSON, the Rust side's version inside it.
+    Express,
 }
 
 impl fmt::Debug for RedisStore {
@@ -39,6 +50,7 @@ impl fmt::Debug for RedisStore {
             .field("codec", &self.codec)
             .field("timeout", &self.timeout)
             .field("clock", &self.clock)
+            .field("layout", &self.layout)
             .finish()
     }
 }
@@ -46,6 +58,10 @@ impl fmt::Debug for RedisStore {
 impl RedisStore {
     /// The key prefix of a new store: `session:`.
     pub const DEFAULT_PREFIX: &'static str = "session:";
+
+    /// The key prefix [`express_compatible`](Self::express_compatible) sets: `sess:`,
+    /// connect-redis's default.
+    pub const EXPRESS_PREFIX: &'static str = "sess:";
 
     /// The longest prefix [`with_prefix`](Self::with_prefix) accepts, in bytes.
     pub const MAX_PREFIX_LEN: usize = 128;
@@ -110,10 +126,35 @@ impl RedisStore {
             codec: Arc::new(MessagePack),
             timeout: DEFAULT_TIMEOUT,
             clock: session_core::clock::system(),
+            layout: Layout::Native,
         }
     }
 
-    /// Stores sessions under `{prefix}{id}` instead of `session:{id}`.
+    /// Switches to connect-redis's layout, so that an Express app using `express-session` with
+    /// `connect-redis` and this store share their sessions: each session is the string
+    /// `sess:{id}` holding express-session's JSON, expiring with the session. Call
+    /// [`with_prefix`](Self::with_prefix) after it for connect-redis's `prefix` option.
+    ///
+    /// The stored form is fixed by express-session, so the [codec](Self::with_codec) is not
+    /// used. Needs Redis 7.0 or later (`PEXPIRETIME`). See the crate documentation,
+    /// [Express-compatible layout](crate#express-compatible-layout), for how the Rust side keeps
+    /// its version inside that JSON and what is not shared.
+    #[must_use]
+    pub fn express_compatible(mut self) -> Self {
+        self.layout = Layout::Express;
+        self.prefix = Arc::from(Self::EXPRESS_PREFIX);
+        self
+    }
+
+    /// Whether the store uses connect-redis's layout ([`express_compatible`](Self::express_compatible)).
+    #[must_use]
+    pub fn is_express_compatible(&self) -> bool {
+        self.layout == Layout::Express
+    }
+
+    /// Stores sessions under `{prefix}{id}` instead of `session:{id}` (`sess:{id}` in the
+    /// [Express-compatible layout](Self::express_compatible), which this option overrides when
+    /// called after it).
     ///
     /// The prefix is 1 to [`MAX_PREFIX_LEN`](Self::MAX_PREFIX_LEN) printable ASCII characters
     /// without spaces and without `{` or `}`: braces would make a Redis Cluster hash every
@@ -146,7 +187,8 @@ impl RedisStore {
     /// Encodes session data with `codec` (default [`MessagePack`]).
     ///
     /// Both built-in codecs read both built-in formats, so switching keeps stored sessions
-    /// readable.
+    /// readable. Not used by the [Express-compatible layout](Self::express_compatible), whose
+    /// stored form is express-session's JSON.
     #[must_use]
     pub fn with_codec(mut self, codec: impl Codec) -> Self {
         self.codec = Arc::new(codec);

@@ -13,12 +13,12 @@ use session_core::clock::unix_millis;
 use session_core::{Error, Id, Record, Result, Store, check_version, timed};
 use time::OffsetDateTime;
 
-use crate::RedisStore;
 use crate::connection::driver_error;
 use crate::layout::{
     CorruptRecord, HEADER_LEN, StoredValue, UnexpectedReply, header, key_expiry, parse_header,
 };
 use crate::scripts::{self, Script};
+use crate::{Layout, RedisStore};
 
 const CREATE: &str = "create a session";
 const LOAD: &str = "load a session";
@@ -38,6 +38,9 @@ fn no_header() -> Error {
 #[async_trait]
 impl Store for RedisStore {
     async fn create(&self, record: &Record) -> Result<()> {
+        if self.layout == Layout::Express {
+            return self.express_create(record).await;
+        }
         check_version(record.version)?;
         let data = self.codec.encode(&record.data)?;
         let expires = unix_millis(record.expires_at);
@@ -70,6 +73,9 @@ impl Store for RedisStore {
     }
 
     async fn load(&self, id: &Id) -> Result<Option<Record>> {
+        if self.layout == Layout::Express {
+            return self.express_load(id).await;
+        }
         let mut cmd = Cmd::with_capacity(2, self.prefix.len() + id.as_str().len() + 8);
         cmd.arg("GET").arg(self.key_arg(id));
         let reply = timed(LOAD, self.timeout, self.connection.query(&cmd))
@@ -96,6 +102,9 @@ impl Store for RedisStore {
     }
 
     async fn save(&self, record: &Record) -> Result<()> {
+        if self.layout == Layout::Express {
+            return self.express_save(record).await;
+        }
         let next = record.next_version()?;
         let data = self.codec.encode(&record.data)?;
         let expires = unix_millis(record.expires_at);
@@ -130,6 +139,9 @@ impl Store for RedisStore {
     }
 
     async fn touch(&self, id: &Id, expires_at: OffsetDateTime) -> Result<bool> {
+        if self.layout == Layout::Express {
+            return self.express_touch(id, expires_at).await;
+        }
         let expires = unix_millis(expires_at);
         let expiry = key_expiry(expires);
         let expires = expires.to_be_bytes();
@@ -156,6 +168,7 @@ impl Store for RedisStore {
     }
 
     async fn delete(&self, id: &Id) -> Result<()> {
+        // Both layouts: connect-redis's destroy is a `DEL` of the key too.
         let mut cmd = Cmd::with_capacity(2, self.prefix.len() + id.as_str().len() + 8);
         // UNLINK frees a large record's memory off the main thread.
         cmd.arg("UNLINK").arg(self.key_arg(id));
