@@ -13,8 +13,11 @@ pub use clock::{Clock, SystemClock};
 pub use codec::{Codec, Json, MessagePack};
 pub use error::{BoxError, DEFAULT_TIMEOUT, Error, Result, Timeout, check_timeout, timed};
 pub use id::{Id, InvalidId};
-pub use record::{Data, MAX_VERSION, Record, Value, check_version, now, truncate_to_millis};
-pub use store::{DEFAULT_BATCH, ExpiredDeletion, Store};
+pub use record::{
+    Data, MAX_PRINCIPAL_LEN, MAX_VERSION, Record, Value, check_principal, check_version, now,
+    truncate_to_millis,
+};
+pub use store::{DEFAULT_BATCH, ExpiredDeletion, Principals, Store};
 
 // Public types stay usable across threads and in `Arc<dyn Store>`.
 const _: () = {

@@ -30,6 +30,10 @@ pub struct Record {
     pub expires_at: OffsetDateTime,
     /// The version of the stored record this copy was read as; see [`Store::save`](crate::Store::save).
     pub version: u64,
+    /// Whose session this is (e.g. a user id), if the app said so at login. Stores that
+    /// implement [`Principals`](crate::Principals) keep it and index it, so that an app can list
+    /// and revoke the sessions of one user; others may ignore it. See [`check_principal`].
+    pub principal: Option<String>,
 }
 
 impl Record {
@@ -43,6 +47,7 @@ impl Record {
             created_at,
             expires_at: created_at.saturating_add(ttl),
             version: 0,
+            principal: None,
         }
     }
 
@@ -61,7 +66,15 @@ impl Record {
             created_at,
             expires_at,
             version,
+            principal: None,
         }
+    }
+
+    /// The record with `principal` set, as an adapter's `load` adds the stored one.
+    #[must_use]
+    pub fn with_principal(mut self, principal: Option<String>) -> Self {
+        self.principal = principal;
+        self
     }
 
     /// The version a successful [`Store::save`](crate::Store::save) of this record stores:
@@ -107,6 +120,29 @@ pub fn check_version(version: u64) -> Result<u64> {
         return Err(Error::VersionOutOfRange(version));
     }
     Ok(version)
+}
+
+/// The longest principal a store accepts, in bytes.
+pub const MAX_PRINCIPAL_LEN: usize = 256;
+
+/// Checks a record's principal: 1 to [`MAX_PRINCIPAL_LEN`] bytes of UTF-8 without control
+/// characters, so that every backend can index it and logs can show it.
+///
+/// # Errors
+///
+/// [`Error::Encode`] otherwise; stores check it in `create` and `save` before writing.
+pub fn check_principal(principal: &str) -> Result<&str> {
+    if principal.is_empty() || principal.len() > MAX_PRINCIPAL_LEN {
+        return Err(Error::encode(crate::codec::FormatError(
+            "a principal must be 1 to 256 bytes long",
+        )));
+    }
+    if principal.chars().any(char::is_control) {
+        return Err(Error::encode(crate::codec::FormatError(
+            "a principal must not contain control characters",
+        )));
+    }
+    Ok(principal)
 }
 
 /// The current time in UTC, truncated to whole milliseconds (the precision every store keeps).
@@ -339,6 +375,18 @@ impl<K: Into<String>> FromIterator<(K, Value)> for Data {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn principals_are_bounded_printable_text() {
+        assert!(check_principal("user-42").is_ok());
+        assert!(check_principal(&"é".repeat(128)).is_ok());
+        for bad in ["", "a\nb", "\u{0}", &"x".repeat(MAX_PRINCIPAL_LEN + 1)] {
+            assert!(
+                matches!(check_principal(bad), Err(Error::Encode(_))),
+                "{bad:?}"
+            );
+        }
+    }
 
     #[test]
     fn clone_is_copy_on_write() {

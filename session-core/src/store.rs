@@ -90,6 +90,13 @@ use crate::{Id, Record, Result};
 ///   `backend_recovers_after_outage`.*
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
+    /// This store's [`Principals`] capability, if it has one: listing and revoking the
+    /// sessions of one principal. A store that implements [`Principals`] returns `Some(self)`;
+    /// the default is `None`.
+    fn principals(&self) -> Option<&dyn Principals> {
+        None
+    }
+
     /// Inserts a new record; see the [contract](Store#contract).
     ///
     /// # Errors
@@ -135,6 +142,9 @@ macro_rules! forward_store {
     ($($ptr:ident),*) => {$(
         #[async_trait]
         impl<T: Store + ?Sized> Store for $ptr<T> {
+            fn principals(&self) -> Option<&dyn Principals> {
+                (**self).principals()
+            }
             async fn create(&self, record: &Record) -> Result<()> {
                 (**self).create(record).await
             }
@@ -154,6 +164,65 @@ macro_rules! forward_store {
     )*};
 }
 forward_store!(Arc, Box);
+
+/// The sessions of one principal (a user): list them, revoke them ("log out everywhere").
+///
+/// An optional capability beside [`Store`], implemented with the backend's own index (an SQL
+/// column and index, a MongoDB field and index, a Redis sorted set per principal, a map in
+/// memory). A store that implements it returns `Some(self)` from [`Store::principals`], so that
+/// code holding an `Arc<dyn Store>` (the middleware) can find it.
+///
+/// # Contract
+///
+/// - `create` and `save` keep the record's `principal` (checked with
+///   [`check_principal`](crate::check_principal)) and `load` returns it; a `save` with another
+///   principal, or none, moves the session out of the old principal's sessions at once.
+/// - [`sessions_of`](Principals::sessions_of) returns exactly the live sessions whose stored
+///   principal is the one asked for, as `load` would return them: never an expired, deleted or
+///   moved session, whatever the state of the backend's index.
+/// - [`revoke`](Principals::revoke) deletes one session of the principal, by the id
+///   `sessions_of` gave (a store that keeps ids in another form, e.g. hashed, gives that
+///   form), and refuses one of another principal.
+/// - [`revoke_all`](Principals::revoke_all) makes every live session of the principal, except
+///   the one it keeps, unloadable before it returns; a session created after it returns is not
+///   affected. A session whose `create` finished before `revoke_all` started is revoked.
+/// - The index does not grow without bound: entries of expired or deleted sessions are removed
+///   eventually (by the backend's expiry, or when the principal is listed or revoked).
+///
+/// *Suite, with `principal_tests!`: `principal_round_trips`,
+/// `listing_sees_exactly_the_live_sessions_of_a_principal`, `expired_sessions_are_never_listed`,
+/// `deleted_sessions_are_never_listed`, `changing_the_principal_moves_the_session`,
+/// `revoke_removes_only_that_session`, `revoke_refuses_another_principals_session`,
+/// `revoked_sessions_are_unloadable_at_once`, `revoke_all_keeps_the_named_session`,
+/// `concurrent_creates_and_revokes_are_consistent`.*
+#[async_trait]
+pub trait Principals: Send + Sync {
+    /// The live sessions of `principal`, in no particular order.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Backend`](crate::Error::Backend) if the backend fails,
+    /// [`Error::Decode`](crate::Error::Decode) for a corrupt stored record.
+    async fn sessions_of(&self, principal: &str) -> Result<Vec<Record>>;
+
+    /// Deletes the session `id`, as [`sessions_of`](Principals::sessions_of) returned it, if
+    /// it is a live session of `principal`, and returns whether it was; a session of another
+    /// principal is left alone.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Backend`](crate::Error::Backend) if the backend fails.
+    async fn revoke(&self, principal: &str, id: &Id) -> Result<bool>;
+
+    /// Deletes every live session of `principal` except `keep` (e.g. the current one, for "log
+    /// out other devices"), and returns how many it deleted.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Backend`](crate::Error::Backend) if the backend fails; sessions deleted before
+    /// the failure stay deleted.
+    async fn revoke_all(&self, principal: &str, keep: Option<&Id>) -> Result<u64>;
+}
 
 /// Removal of expired records, for backends without native expiry (SQL databases).
 ///
