@@ -1,6 +1,7 @@
 //! What a run costs besides its wall time, and how busy the machine was meanwhile: CPU time
 //! moves far less with the neighbours' load than throughput does.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
@@ -25,6 +26,35 @@ pub(crate) fn process_time() -> Duration {
 pub(crate) trait ServerCpu: Send + Sync {
     /// Total CPU time the server has used so far.
     async fn cpu_time(&self) -> Res<Duration>;
+}
+
+/// Measures the CPU time of a piece of work: this process's, and a server's when given.
+pub(crate) struct Meter<'a> {
+    server: Option<(&'a dyn ServerCpu, Duration)>,
+    ours: Duration,
+}
+
+impl<'a> Meter<'a> {
+    pub(crate) async fn start(server: Option<&'a Arc<dyn ServerCpu>>) -> Res<Self> {
+        let server = match server {
+            Some(s) => Some((&**s, s.cpu_time().await?)),
+            None => None,
+        };
+        Ok(Self {
+            server,
+            ours: process_time(),
+        })
+    }
+
+    /// This process's CPU time since the start, and the server's.
+    pub(crate) async fn stop(self) -> Res<(Duration, Option<Duration>)> {
+        let ours = process_time() - self.ours;
+        let server = match self.server {
+            Some((s, before)) => Some(s.cpu_time().await?.saturating_sub(before)),
+            None => None,
+        };
+        Ok((ours, server))
+    }
 }
 
 /// The machine at one instant.

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use tokio::task::JoinSet;
 
-use crate::cpu::{Load, ServerCpu, Snapshot, process_time};
+use crate::cpu::{Load, Meter, ServerCpu, Snapshot};
 use crate::numbers::median;
 
 /// Any error, with its cause kept.
@@ -69,9 +69,10 @@ impl Workload {
 }
 
 /// The part a contender plays in a comparison.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
 pub(crate) enum Role {
     /// This workspace's code: the numerator of every ratio.
+    #[default]
     Ours,
     /// The raw driver moving the same bytes: the limit.
     Floor,
@@ -120,8 +121,8 @@ impl Contender {
     }
 
     /// Counts `server`'s CPU time in this contender's cost.
-    pub(crate) fn on(mut self, server: Option<&Arc<dyn ServerCpu>>) -> Self {
-        self.server = server.cloned();
+    pub(crate) fn on(mut self, server: &Arc<dyn ServerCpu>) -> Self {
+        self.server = Some(Arc::clone(server));
         self
     }
 }
@@ -135,7 +136,7 @@ pub(crate) struct Timing {
 }
 
 /// One contender's results over all rounds.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub(crate) struct Measured {
     pub(crate) label: String,
     pub(crate) role: Role,
@@ -154,14 +155,11 @@ pub(crate) struct Measured {
 
 impl Measured {
     pub(crate) fn new(label: &str, role: Role) -> Self {
+        let label = label.to_owned();
         Self {
-            label: label.to_owned(),
+            label,
             role,
-            throughput: Vec::new(),
-            cpu: Vec::new(),
-            server_cpu: Vec::new(),
-            latencies: Vec::new(),
-            reported: Vec::new(),
+            ..Self::default()
         }
     }
 
@@ -308,11 +306,7 @@ pub(crate) async fn run(
     if sessions < tasks {
         return Err(format!("{sessions} sessions cannot feed {tasks} tasks").into());
     }
-    let server_before = match &contender.server {
-        Some(s) => Some(s.cpu_time().await?),
-        None => None,
-    };
-    let cpu_before = process_time();
+    let meter = Meter::start(contender.server.as_ref()).await?;
     let start = Instant::now();
     let deadline = start + duration;
     let mut set = JoinSet::new();
@@ -343,11 +337,7 @@ pub(crate) async fn run(
         all.extend(latencies);
         end = end.max(finished);
     }
-    let cpu = process_time() - cpu_before;
-    let server_cpu = match (&contender.server, server_before) {
-        (Some(s), Some(before)) => Some(s.cpu_time().await?.saturating_sub(before)),
-        _ => None,
-    };
+    let (cpu, server_cpu) = meter.stop().await?;
     Ok(Run {
         cycles: all.len() as u64,
         elapsed: end - start,

@@ -4,7 +4,6 @@
 use std::fmt::Write as _;
 use std::sync::Arc;
 
-use session_core::Store;
 use session_memory::MemoryStore;
 use session_redis::RedisStore;
 
@@ -35,48 +34,89 @@ pub(crate) async fn run(args: &Args, servers: &mut Servers, report: &mut Report)
         args.timing().rounds,
         args.timing().round.as_millis()
     ));
+    let mut places = Vec::new();
     if args.wants(Backend::Memory) {
         resident_memory(args, report)?;
-        let (mut ours, mut floor) = (Vec::new(), Vec::new());
-        for &n in &counts {
-            eprintln!("[scaling] memory: preparing {n} sessions");
-            let capacity = 2 * n as u64;
-            let store = MemoryStore::with_max_capacity(capacity)?;
-            let subject = Ours::prepare(Arc::new(store), n, args.size).await?;
-            let label = format!("ours: MemoryStore, {} sessions", thousands(n));
-            ours.push(Contender::new(label, Role::Ours, subject));
-            let subject = MokaFloor::prepare(n, args.size, capacity).await?;
-            let label = format!("floor: moka, {} sessions", thousands(n));
-            floor.push(Contender::new(label, Role::Floor, subject));
-        }
-        by_count(report, "memory", (ours, floor), args, tasks).await?;
+        places.push(Place::Memory);
     }
     if args.wants(Backend::Redis) {
         let url = servers.url(Backend::Redis, args).await?;
-        let server: Arc<dyn ServerCpu> =
-            Arc::new(RedisCpu::connect(std::slice::from_ref(&url)).await?);
+        let server = Arc::new(RedisCpu::connect(std::slice::from_ref(&url)).await?);
+        places.push(Place::Redis { url, server });
+    }
+    for place in &places {
         let (mut ours, mut floor) = (Vec::new(), Vec::new());
         for (i, &n) in counts.iter().enumerate() {
-            eprintln!("[scaling] redis: preparing {n} sessions");
-            // A database per count and contender, so that each has a keyspace of its own size.
-            let (db_ours, db_floor) = (1 + 2 * i, 2 + 2 * i);
-            let store = RedisStore::connect(&with_database(&url, db_ours)?).await?;
-            let subject = Ours::prepare(Arc::new(store), n, args.size).await?;
-            let label = format!("ours: RedisStore, {} sessions (db {db_ours})", thousands(n));
-            ours.push(Contender::new(label, Role::Ours, subject).on(Some(&server)));
-            let conn = Conn::standalone(&with_database(&url, db_floor)?).await?;
-            let subject = RedisFloor::prepare(conn, n, args.size).await?;
-            let label = format!("floor: redis-rs, {} sessions (db {db_floor})", thousands(n));
-            floor.push(Contender::new(label, Role::Floor, subject).on(Some(&server)));
+            eprintln!("[scaling] {}: preparing {n} sessions", place.name());
+            // A Redis database per count and contender, so each keyspace has its own size.
+            for (mut c, all) in pair(place, n, args.size, 1 + 2 * i)
+                .await?
+                .into_iter()
+                .zip([&mut ours, &mut floor])
+            {
+                c.label = format!("{}, {} sessions", c.label, thousands(n));
+                all.push(c);
+            }
         }
-        by_count(report, "redis", (ours, floor), args, tasks).await?;
+        by_count(report, place.name(), (ours, floor), args, tasks).await?;
     }
-    for backend in [Backend::Memory, Backend::Redis] {
-        if args.wants(backend) {
-            by_size(args, report, backend, servers, tasks).await?;
-        }
+    for place in &places {
+        by_size(args, report, place, tasks).await?;
     }
     Ok(())
+}
+
+/// Where the scaling runs keep their sessions.
+enum Place {
+    Memory,
+    /// Two databases of one Redis server per pair, whose CPU time counts.
+    Redis {
+        url: String,
+        server: Arc<RedisCpu>,
+    },
+}
+
+impl Place {
+    fn name(&self) -> &'static str {
+        match self {
+            Self::Memory => "memory",
+            Self::Redis { .. } => "redis",
+        }
+    }
+}
+
+/// Ours and the floor with `n` sessions of `size` bytes (in Redis: databases `db` and
+/// `db + 1`).
+async fn pair(place: &Place, n: usize, size: usize, db: usize) -> Res<[Contender; 2]> {
+    Ok(match place {
+        Place::Memory => {
+            let capacity = 2 * n as u64;
+            let store = Arc::new(MemoryStore::with_max_capacity(capacity)?);
+            let floor = MokaFloor::prepare(n, size, capacity).await?;
+            [
+                Contender::new(
+                    "ours: MemoryStore",
+                    Role::Ours,
+                    Ours::prepare(store, n, size).await?,
+                ),
+                Contender::new("floor: moka get (+ insert)", Role::Floor, floor),
+            ]
+        }
+        Place::Redis { url, server } => {
+            let server: Arc<dyn ServerCpu> = Arc::clone(server) as _;
+            let store = Arc::new(RedisStore::connect(&with_database(url, db)?).await?);
+            let conn = Conn::standalone(&with_database(url, db + 1)?).await?;
+            let floor = RedisFloor::prepare(conn, n, size).await?;
+            let (ours, floor_label) = (
+                format!("ours: RedisStore (db {db})"),
+                format!("floor: redis-rs GET / SET (db {})", db + 1),
+            );
+            [
+                Contender::new(ours, Role::Ours, Ours::prepare(store, n, size).await?).on(&server),
+                Contender::new(floor_label, Role::Floor, floor).on(&server),
+            ]
+        }
+    })
 }
 
 /// 10k, 100k, 1M (or fewer, up to `max`; at least two points).
@@ -169,70 +209,25 @@ async fn by_count(
 }
 
 /// Ours and the floor with sessions of 1, 16 and 64 KiB.
-async fn by_size(
-    args: &Args,
-    report: &mut Report,
-    backend: Backend,
-    servers: &mut Servers,
-    tasks: usize,
-) -> Res {
+async fn by_size(args: &Args, report: &mut Report, place: &Place, tasks: usize) -> Res {
     // Fewer, larger sessions: the point is their size, and 64 KiB times 10,000 per contender
     // would be gigabytes.
     let n = args.sessions.clamp(TASKS, 2_000);
     for kib in [1, 16, 64] {
         let size = kib * 1024;
         let encoded = payload::bytes(&payload::object(0, size)).len();
-        eprintln!("[scaling] {}: {kib} KiB sessions", backend.name());
-        let contenders = match backend {
-            Backend::Memory => {
-                let capacity = 2 * n as u64;
-                let store = MemoryStore::with_max_capacity(capacity)?;
-                vec![
-                    Contender::new(
-                        "ours: MemoryStore",
-                        Role::Ours,
-                        Ours::prepare(Arc::new(store), n, size).await?,
-                    ),
-                    Contender::new(
-                        "floor: moka get (+ insert)",
-                        Role::Floor,
-                        MokaFloor::prepare(n, size, capacity).await?,
-                    ),
-                ]
-            }
-            _ => {
-                let url = servers.url(Backend::Redis, args).await?;
-                let server: Arc<dyn ServerCpu> =
-                    Arc::new(RedisCpu::connect(std::slice::from_ref(&url)).await?);
-                let store: Arc<dyn Store> =
-                    Arc::new(RedisStore::connect(&with_database(&url, 8)?).await?);
-                let conn = Conn::standalone(&with_database(&url, 9)?).await?;
-                vec![
-                    Contender::new(
-                        "ours: RedisStore",
-                        Role::Ours,
-                        Ours::prepare(store, n, size).await?,
-                    )
-                    .on(Some(&server)),
-                    Contender::new(
-                        "floor: redis-rs GET / SET",
-                        Role::Floor,
-                        RedisFloor::prepare(conn, n, size).await?,
-                    )
-                    .on(Some(&server)),
-                ]
-            }
-        };
+        eprintln!("[scaling] {}: {kib} KiB sessions", place.name());
+        let contenders = pair(place, n, size, 8).await?;
         let mut comparisons = Vec::new();
         for workload in [Workload::Rw, Workload::Ro] {
             let c = compare(&contenders, workload, tasks, args.timing()).await?;
-            if backend == Backend::Redis && workload == Workload::Rw && kib > 1 {
+            if place.name() == "redis" && workload == Workload::Rw && kib > 1 {
                 let scope = format!("redis {kib} KiB");
                 report.check_against(&scope, &c, Role::Floor, None, targets::REDIS_LARGE_SESSIONS);
             }
             comparisons.push(c);
         }
-        let title = format!("{}: {kib} KiB sessions", backend.name());
+        let title = format!("{}: {kib} KiB sessions", place.name());
         let note = format!(
             "{n} sessions of {encoded} bytes per contender (bytes/s: cycles/s × {encoded})."
         );

@@ -190,7 +190,7 @@ async fn contenders(backend: Backend, args: &Args, servers: &mut Servers) -> Res
                 );
                 all.push(theirs(&label, store, args).await?);
             }
-            all = all.into_iter().map(|c| c.on(Some(&server))).collect();
+            all = all.into_iter().map(|c| c.on(&server)).collect();
         }
         Backend::Postgres => {
             let url = servers.url(backend, args).await?;

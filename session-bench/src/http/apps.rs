@@ -47,12 +47,22 @@ pub(super) fn bare() -> Router {
 macro_rules! handlers {
     ($module:ident, $session:ty, $value:expr) => {
         mod $module {
+            use axum::Router;
             use axum::http::StatusCode;
+            use axum::routing::get;
 
             use super::{USER, next};
             use crate::payload;
 
-            pub(super) async fn login(session: $session) -> Result<&'static str, StatusCode> {
+            /// The three routes, without the session layer.
+            pub(super) fn routes() -> Router {
+                Router::new()
+                    .route("/login", get(login))
+                    .route("/read", get(read))
+                    .route("/write", get(write))
+            }
+
+            async fn login(session: $session) -> Result<&'static str, StatusCode> {
                 for (k, v) in payload::object(0, super::SESSION_SIZE) {
                     session
                         .insert(&k, $value(&v))
@@ -62,7 +72,7 @@ macro_rules! handlers {
                 Ok("ok")
             }
 
-            pub(super) async fn read(session: $session) -> Result<String, StatusCode> {
+            async fn read(session: $session) -> Result<String, StatusCode> {
                 session
                     .get::<String>(USER)
                     .await
@@ -70,7 +80,7 @@ macro_rules! handlers {
                     .ok_or(StatusCode::UNAUTHORIZED)
             }
 
-            pub(super) async fn write(session: $session) -> Result<&'static str, StatusCode> {
+            async fn write(session: $session) -> Result<&'static str, StatusCode> {
                 session
                     .insert(payload::COUNTER, $value(&next()))
                     .await
@@ -88,36 +98,20 @@ handlers!(theirs_014, tower_sessions_014::Session, Clone::clone);
 
 /// The app with session-tower (default options, plain-HTTP cookies) on `store`.
 pub(super) fn ours(store: Arc<dyn Store>) -> Res<Router> {
-    let layer = session_tower::SessionLayer::builder(store)
-        .with_signing_key(KEY)
-        .with_secure(false)
-        .build()?;
-    Ok(Router::new()
-        .route("/login", get(ours::login))
-        .route("/read", get(ours::read))
-        .route("/write", get(ours::write))
-        .layer(layer))
+    let layer = session_tower::SessionLayer::builder(store).with_signing_key(KEY);
+    Ok(ours::routes().layer(layer.with_secure(false).build()?))
 }
 
 /// The app with tower-sessions 0.15 on `store`.
 pub(super) fn theirs(store: impl tower_sessions::SessionStore + Clone) -> Router {
-    let layer = tower_sessions::SessionManagerLayer::new(store).with_secure(false);
-    Router::new()
-        .route("/login", get(theirs::login))
-        .route("/read", get(theirs::read))
-        .route("/write", get(theirs::write))
-        .layer(layer)
+    theirs::routes().layer(tower_sessions::SessionManagerLayer::new(store).with_secure(false))
 }
 
 /// The app with tower-sessions 0.14 (the release its Redis store plugs into) on `store`.
 #[cfg(feature = "tower-sessions-stores")]
 pub(super) fn theirs_014(store: impl tower_sessions_014::SessionStore + Clone) -> Router {
     let layer = tower_sessions_014::SessionManagerLayer::new(store).with_secure(false);
-    Router::new()
-        .route("/login", get(theirs_014::login))
-        .route("/read", get(theirs_014::read))
-        .route("/write", get(theirs_014::write))
-        .layer(layer)
+    theirs_014::routes().layer(layer)
 }
 
 /// Serves `app` on a fresh loopback port.

@@ -8,7 +8,7 @@ use std::time::Duration;
 use super::App;
 use super::client::{connect, login};
 use crate::args::Args;
-use crate::cpu::{Load, Snapshot, process_time};
+use crate::cpu::{Load, Meter, Snapshot};
 use crate::harness::{Comparison, Measured, Res, Run, Workload};
 
 /// Sessions the requests of a wrk run cycle through.
@@ -103,11 +103,7 @@ fn parse(url: &str, text: &str) -> Res<Output> {
 
 /// One wrk run against `app`, with this process's and the server's CPU time around it.
 async fn run(app: &App, url: &str, script: &Path, tasks: usize, secs: u64) -> Res<(Run, Output)> {
-    let server_before = match &app.server {
-        Some(s) => Some(s.cpu_time().await?),
-        None => None,
-    };
-    let cpu_before = process_time();
+    let meter = Meter::start(app.server.as_ref()).await?;
     let output = tokio::process::Command::new("wrk")
         .args([
             "-t1",
@@ -121,17 +117,13 @@ async fn run(app: &App, url: &str, script: &Path, tasks: usize, secs: u64) -> Re
         .output()
         .await
         .map_err(|e| format!("cannot run wrk (install it, or use --load-generator hyper): {e}"))?;
-    let cpu = process_time() - cpu_before;
+    let (cpu, server_cpu) = meter.stop().await?;
     let text = String::from_utf8_lossy(&output.stdout);
     if !output.status.success() {
         let stderr = String::from_utf8_lossy(&output.stderr);
         return Err(format!("wrk failed: {text}{stderr}").into());
     }
     let out = parse(url, &text)?;
-    let server_cpu = match (&app.server, server_before) {
-        (Some(s), Some(before)) => Some(s.cpu_time().await?.saturating_sub(before)),
-        _ => None,
-    };
     let run = Run {
         cycles: out.requests,
         elapsed: out.elapsed,
