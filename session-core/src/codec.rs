@@ -179,10 +179,18 @@ fn decode_json(bytes: &[u8]) -> Result<Data> {
 /// JSON object keys are strings; serde_json would silently turn an integer key into one, so the
 /// value would read back differently from what was written: such a value is an error instead.
 pub(crate) fn write_json(out: &mut Vec<u8>, value: &Value) -> Result<()> {
-    if !msgpack_map_keys_are_strings(value.as_msgpack())? {
-        return Err(Error::encode(FormatError(
-            "the JSON codec cannot store a map whose keys are not strings",
-        )));
+    match json_shape(value.as_msgpack())? {
+        JsonShape::Fits => {}
+        JsonShape::NonStringKey => {
+            return Err(Error::encode(FormatError(
+                "a JSON format cannot store a map whose keys are not strings",
+            )));
+        }
+        JsonShape::TooDeep => {
+            return Err(Error::encode(FormatError(
+                "a JSON format cannot store a value nested more than 100 levels deep",
+            )));
+        }
     }
     let mut de = rmp_serde::Deserializer::from_read_ref(value.as_msgpack());
     let mut ser = serde_json::Serializer::new(out);
@@ -260,11 +268,26 @@ pub(crate) fn msgpack_value_len(buf: &[u8], _depth: u32) -> Result<usize> {
     Ok(pos)
 }
 
-/// Whether every map inside the one MessagePack value at the start of `buf` has string keys.
+/// How deep a value stored in a JSON format may nest. serde_json refuses to read JSON nested
+/// more than 128 levels (a guard against stack exhaustion), so a deeper value would be written
+/// and then never read back; the formats put values one or two levels down.
+pub const MAX_JSON_DEPTH: usize = 100;
+
+/// Whether a MessagePack value can be written as JSON and read back as the same value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum JsonShape {
+    Fits,
+    /// A map has a key that is not a string (serde_json would write it as one).
+    NonStringKey,
+    /// Nested deeper than [`MAX_JSON_DEPTH`].
+    TooDeep,
+}
+
+/// Checks every map and the nesting inside the one MessagePack value at the start of `buf`.
 ///
 /// Iterative, like [`msgpack_value_len`]: a stack of open containers, each with the number of
 /// items left (a map's keys and values alternate, keys first).
-fn msgpack_map_keys_are_strings(buf: &[u8]) -> Result<bool> {
+fn json_shape(buf: &[u8]) -> Result<JsonShape> {
     // (items left in this container, whether it is a map)
     let mut open: Vec<(u64, bool)> = Vec::new();
     let mut pos = 0;
@@ -282,7 +305,7 @@ fn msgpack_map_keys_are_strings(buf: &[u8]) -> Result<bool> {
             .ok_or_else(|| Error::encode(FormatError("truncated MessagePack value")))?;
         let is_str = matches!(marker, 0xa0..=0xbf | 0xd9 | 0xda | 0xdb);
         if is_key && !is_str {
-            return Ok(false);
+            return Ok(JsonShape::NonStringKey);
         }
         let (header, items, is_map) = match marker {
             0x80..=0x8f => (1, u64::from(marker & 0x0f) * 2, true),
@@ -300,6 +323,10 @@ fn msgpack_map_keys_are_strings(buf: &[u8]) -> Result<bool> {
             _ => (msgpack_value_len(&buf[pos..], 0)?, 0, false),
         };
         pos += header;
+        let is_container = matches!(marker, 0x80..=0x9f | 0xdc..=0xdf);
+        if is_container && open.len() >= MAX_JSON_DEPTH {
+            return Ok(JsonShape::TooDeep);
+        }
         if items > 0 {
             open.push((items, is_map));
         }
@@ -307,7 +334,7 @@ fn msgpack_map_keys_are_strings(buf: &[u8]) -> Result<bool> {
             open.pop();
         }
         if open.is_empty() {
-            return Ok(true);
+            return Ok(JsonShape::Fits);
         }
     }
 }
@@ -371,6 +398,52 @@ mod tests {
         ok.insert("k", &json!({"a": [{"b": {"c": 1}}, {}], "d": []}))
             .expect("encode");
         assert!(Json.encode(&ok).is_ok());
+    }
+
+    #[test]
+    fn json_formats_refuse_values_too_deep_to_read_back() {
+        // Found by the codec_decode fuzz target: 150 nested arrays were written as JSON that
+        // serde_json then refused to read (its recursion limit), losing the session.
+        fn nested(depth: usize) -> Data {
+            let mut bytes = vec![0x91; depth - 1];
+            bytes.push(0x90);
+            let mut d = Data::new();
+            d.insert_value("k", Value::from_msgpack(Bytes::from(bytes)).expect("valid"));
+            d
+        }
+        let fits = nested(MAX_JSON_DEPTH);
+        let json = Json.encode(&fits).expect("encode at the limit");
+        assert_eq!(Json.decode(Bytes::from(json)).expect("read back"), fits);
+        assert!(matches!(
+            Json.encode(&nested(MAX_JSON_DEPTH + 1)),
+            Err(Error::Encode(_))
+        ));
+        // MessagePack has no such limit.
+        let deep = nested(1000);
+        let packed = MessagePack.encode(&deep).expect("encode");
+        assert_eq!(
+            MessagePack.decode(Bytes::from(packed)).expect("decode"),
+            deep
+        );
+    }
+
+    #[test]
+    fn json_floats_round_trip_exactly() {
+        // Found by the express_decode fuzz target: without serde_json's exact float parsing,
+        // 93999090090000000000 came back as 93999090089999990000.
+        let mut d = Data::new();
+        for (i, f) in [9.399909009e19_f64, 0.1, 1.0 / 3.0, f64::MAX, 5e-324]
+            .iter()
+            .enumerate()
+        {
+            d.insert(format!("f{i}"), f).expect("encode");
+        }
+        let mut once = Json.encode(&d).expect("encode");
+        for _ in 0..3 {
+            let back = Json.decode(Bytes::from(once.clone())).expect("decode");
+            assert_eq!(back, d);
+            once = Json.encode(&back).expect("encode");
+        }
     }
 
     #[test]
