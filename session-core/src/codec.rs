@@ -193,8 +193,24 @@ pub(crate) fn write_json(out: &mut Vec<u8>, value: &Value) -> Result<()> {
         }
     }
     let mut de = rmp_serde::Deserializer::from_read_ref(value.as_msgpack());
-    let mut ser = serde_json::Serializer::new(out);
+    let mut ser = serde_json::Serializer::with_formatter(out, WideFloats);
     serde_transcode::transcode(&mut de, &mut ser).map_err(Error::encode)
+}
+
+/// serde_json's compact output, except that a 32-bit float is written with the digits of its
+/// exact 64-bit value: the shortest 32-bit digits (`-25960.656` for `-25960.65625f32`) read back
+/// as a different 64-bit number, while the 64-bit digits read back as the same value at either
+/// width.
+struct WideFloats;
+
+impl serde_json::ser::Formatter for WideFloats {
+    fn write_f32<W: ?Sized + std::io::Write>(
+        &mut self,
+        writer: &mut W,
+        value: f32,
+    ) -> std::io::Result<()> {
+        self.write_f64(writer, f64::from(value))
+    }
 }
 
 /// The value of one JSON text.
@@ -444,6 +460,22 @@ mod tests {
             assert_eq!(back, d);
             once = Json.encode(&back).expect("encode");
         }
+    }
+
+    #[test]
+    fn json_keeps_32_bit_floats_exact() {
+        // Found by the codec_decode fuzz target: -25960.65625f32 was written as -25960.656,
+        // which reads back as another number when read as a 64-bit float.
+        let mut d = Data::new();
+        d.insert("f", &-25960.656_f32).expect("encode");
+        let back = Json
+            .decode(Bytes::from(Json.encode(&d).expect("encode")))
+            .expect("decode");
+        assert_eq!(back.get::<f32>("f").expect("f32"), Some(-25960.656_f32));
+        assert_eq!(
+            back.get::<f64>("f").expect("f64"),
+            Some(f64::from(-25960.656_f32))
+        );
     }
 
     #[test]
