@@ -1,28 +1,42 @@
-//! How a session is kept in Redis: the key, the stored value (a 25-byte header, then the data),
-//! and the key's expiry. See the crate documentation's "Data layout".
+//! How a session is kept in Redis: the key, the stored value (a 25-byte header, the principal
+//! if the session has one, then the data), the key's expiry, and the key of a principal's
+//! index. See the crate documentation's "Data layout".
 
 use std::fmt;
 
 use bytes::BufMut;
 use redis::{RedisWrite, ToRedisArgs};
 use session_core::clock::{from_unix_millis, unix_millis};
-use session_core::{Error, Id, MAX_VERSION, Result};
+use session_core::{Error, Id, MAX_PRINCIPAL_LEN, MAX_VERSION, Result, check_principal};
 use time::OffsetDateTime;
 
-/// First byte of a stored value: the layout version.
+/// First byte of a stored value without a principal: the header, then the data. Values
+/// written before principals existed have this layout, and sessions without a principal keep
+/// it, so that they stay readable by earlier releases.
 pub(crate) const LAYOUT_V1: u8 = 1;
 
-/// Bytes before the data: layout version, `created_at` (i64 ms), version (u64), `expires_at`
-/// (i64 ms), the numbers big-endian.
+/// First byte of a stored value with a principal: the header, the principal's length (`u16`
+/// big-endian), the principal (UTF-8), then the data.
+pub(crate) const LAYOUT_V2: u8 = 2;
+
+/// Bytes before the data (before the principal, in [`LAYOUT_V2`]): layout version,
+/// `created_at` (i64 ms), version (u64), `expires_at` (i64 ms), the numbers big-endian.
 pub(crate) const HEADER_LEN: usize = 25;
 
 /// Where `expires_at` sits in the header.
 pub(crate) const EXPIRES_AT: usize = 17;
 
+/// The bytes of a principal's length in [`LAYOUT_V2`].
+pub(crate) const PRINCIPAL_LEN_LEN: usize = 2;
+
 /// The largest stored value (header and data) a store sends: Redis's default
 /// `proto-max-bulk-len`, 512 MiB. A larger argument makes the server reply with a protocol
 /// error and drop the connection, so the store refuses it before the round trip.
 pub(crate) const MAX_VALUE_LEN: usize = 512 * 1024 * 1024;
+
+/// What a principal's index key holds between the prefix and the principal. Session ids never
+/// contain `:`, so no index key is ever the key of a session.
+pub(crate) const INDEX_INFIX: &str = "principal:";
 
 /// The key `{prefix}{id}`, written straight into the command buffer.
 #[derive(Clone, Copy)]
@@ -40,14 +54,37 @@ impl ToRedisArgs for Key<'_> {
     }
 }
 
-/// The header of a record with these fields.
+/// The key `{prefix}principal:{principal}` of a principal's index.
+#[derive(Clone, Copy)]
+pub(crate) struct IndexKey<'a> {
+    pub(crate) prefix: &'a str,
+    pub(crate) principal: &'a str,
+}
+
+impl IndexKey<'_> {
+    pub(crate) fn len(&self) -> usize {
+        self.prefix.len() + INDEX_INFIX.len() + self.principal.len()
+    }
+}
+
+impl ToRedisArgs for IndexKey<'_> {
+    fn write_redis_args<W: ?Sized + RedisWrite>(&self, out: &mut W) {
+        let mut arg = out.bufmut_for_next_arg(self.len());
+        arg.put_slice(self.prefix.as_bytes());
+        arg.put_slice(INDEX_INFIX.as_bytes());
+        arg.put_slice(self.principal.as_bytes());
+    }
+}
+
+/// The header of a record with these fields, in [`LAYOUT_V2`] if it has a principal.
 pub(crate) fn header(
     created_at: OffsetDateTime,
     version: u64,
     expires_at: i64,
+    with_principal: bool,
 ) -> [u8; HEADER_LEN] {
     let mut header = [0; HEADER_LEN];
-    header[0] = LAYOUT_V1;
+    header[0] = if with_principal { LAYOUT_V2 } else { LAYOUT_V1 };
     header[1..9].copy_from_slice(&unix_millis(created_at).to_be_bytes());
     header[9..EXPIRES_AT].copy_from_slice(&version.to_be_bytes());
     header[EXPIRES_AT..].copy_from_slice(&expires_at.to_be_bytes());
@@ -57,6 +94,7 @@ pub(crate) fn header(
 /// The numbers of a stored header.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Header {
+    pub(crate) layout: u8,
     pub(crate) created_at: i64,
     pub(crate) version: u64,
     pub(crate) expires_at: i64,
@@ -85,8 +123,9 @@ pub(crate) fn parse_header(value: &[u8]) -> Result<Header> {
         .ok_or_else(|| {
             Error::decode(CorruptRecord("the value is shorter than a session header"))
         })?;
-    if header[0] != LAYOUT_V1 {
-        return Err(Error::decode(UnknownLayout(header[0])));
+    let layout = header[0];
+    if layout != LAYOUT_V1 && layout != LAYOUT_V2 {
+        return Err(Error::decode(UnknownLayout(layout)));
     }
     let number = |at: usize| {
         let mut bytes = [0; 8];
@@ -100,28 +139,102 @@ pub(crate) fn parse_header(value: &[u8]) -> Result<Header> {
         )));
     }
     Ok(Header {
+        layout,
         created_at: i64::from_be_bytes(number(1)),
         version,
         expires_at: i64::from_be_bytes(number(EXPIRES_AT)),
     })
 }
 
-/// A stored value, header then data, written into the command buffer as one argument without
-/// first joining the two.
-pub(crate) struct StoredValue<'a> {
-    pub(crate) header: [u8; HEADER_LEN],
-    pub(crate) data: &'a [u8],
+/// The principal stored after a [`LAYOUT_V2`] header, and where the data starts; no
+/// principal, and the data right after the header, in [`LAYOUT_V1`].
+///
+/// # Errors
+///
+/// [`Error::Decode`] for a length that runs past the value, or a principal that is not UTF-8
+/// or that [`check_principal`] refuses (no store writes one).
+pub(crate) fn parse_principal(header: &Header, value: &[u8]) -> Result<(Option<String>, usize)> {
+    if header.layout == LAYOUT_V1 {
+        return Ok((None, HEADER_LEN));
+    }
+    let start = HEADER_LEN + PRINCIPAL_LEN_LEN;
+    let len = value
+        .get(HEADER_LEN..start)
+        .map(|len| usize::from(u16::from_be_bytes([len[0], len[1]])))
+        .ok_or_else(|| Error::decode(CorruptRecord("the principal's length is missing")))?;
+    let principal = value
+        .get(start..start + len)
+        .ok_or_else(|| Error::decode(CorruptRecord("the principal runs past the value")))?;
+    let principal = std::str::from_utf8(principal)
+        .ok()
+        .and_then(|p| check_principal(p).ok())
+        .ok_or_else(|| Error::decode(CorruptRecord("the stored principal is not valid")))?;
+    Ok((Some(principal.to_owned()), start + len))
 }
 
-impl StoredValue<'_> {
-    /// The value itself if Redis accepts an argument of its size.
+/// A stored value, header, principal (if any) and data, written into the command buffer as one
+/// argument without first joining them.
+pub(crate) struct StoredValue<'a> {
+    header: [u8; HEADER_LEN],
+    /// The principal and its length, checked by [`StoredValue::new`].
+    principal: Option<(u16, &'a str)>,
+    data: &'a [u8],
+}
+
+impl<'a> StoredValue<'a> {
+    /// The value of a record with these fields, in [`LAYOUT_V2`] if it has a principal.
     ///
     /// # Errors
     ///
-    /// [`Error::TooLarge`] over [`MAX_VALUE_LEN`].
-    pub(crate) fn checked(self) -> Result<Self> {
-        check_size(HEADER_LEN + self.data.len())?;
-        Ok(self)
+    /// [`Error::Encode`] for a principal [`check_principal`] refuses; [`Error::TooLarge`] over
+    /// [`MAX_VALUE_LEN`].
+    pub(crate) fn new(
+        created_at: OffsetDateTime,
+        version: u64,
+        expires_at: i64,
+        principal: Option<&'a str>,
+        data: &'a [u8],
+    ) -> Result<Self> {
+        let principal = match principal {
+            Some(principal) => {
+                let principal = check_principal(principal)?;
+                // Never fails: MAX_PRINCIPAL_LEN fits in the two length bytes (asserted below).
+                let len = u16::try_from(principal.len()).map_err(|_| {
+                    Error::encode(TooLong("the principal does not fit its two length bytes"))
+                })?;
+                Some((len, principal))
+            }
+            None => None,
+        };
+        let value = Self {
+            header: header(created_at, version, expires_at, principal.is_some()),
+            principal,
+            data,
+        };
+        check_size(value.len())?;
+        Ok(value)
+    }
+
+    /// The stored value's length in bytes.
+    pub(crate) fn len(&self) -> usize {
+        let principal = self
+            .principal
+            .map_or(0, |(_, p)| PRINCIPAL_LEN_LEN + p.len());
+        HEADER_LEN + principal + self.data.len()
+    }
+}
+
+const _: () = assert!(MAX_PRINCIPAL_LEN <= u16::MAX as usize);
+
+impl ToRedisArgs for StoredValue<'_> {
+    fn write_redis_args<W: ?Sized + RedisWrite>(&self, out: &mut W) {
+        let mut arg = out.bufmut_for_next_arg(self.len());
+        arg.put_slice(&self.header);
+        if let Some((len, principal)) = self.principal {
+            arg.put_u16(len);
+            arg.put_slice(principal.as_bytes());
+        }
+        arg.put_slice(self.data);
     }
 }
 
@@ -134,14 +247,6 @@ pub(crate) fn check_size(size: usize) -> Result<()> {
         });
     }
     Ok(())
-}
-
-impl ToRedisArgs for StoredValue<'_> {
-    fn write_redis_args<W: ?Sized + RedisWrite>(&self, out: &mut W) {
-        let mut arg = out.bufmut_for_next_arg(HEADER_LEN + self.data.len());
-        arg.put_slice(&self.header);
-        arg.put_slice(self.data);
-    }
 }
 
 /// The smallest `PXAT`/`PEXPIREAT` time Redis accepts, long past: Redis stores nothing, or
@@ -169,6 +274,18 @@ impl fmt::Display for UnexpectedReply {
 }
 
 impl std::error::Error for UnexpectedReply {}
+
+/// A field of a record that the layout cannot hold.
+#[derive(Debug, Clone, Copy)]
+struct TooLong(&'static str);
+
+impl fmt::Display for TooLong {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.0)
+    }
+}
+
+impl std::error::Error for TooLong {}
 
 /// A stored value that is not a well-formed session record.
 #[derive(Debug, Clone, Copy)]
@@ -221,40 +338,67 @@ mod tests {
     }
 
     #[test]
+    fn index_key_is_prefix_infix_principal() {
+        let mut cmd = Cmd::new();
+        cmd.arg(IndexKey {
+            prefix: "p:",
+            principal: "ada {x}",
+        });
+        let args: Vec<_> = cmd.args_iter().collect();
+        let [redis::Arg::Simple(bytes)] = args.as_slice() else {
+            panic!("the key must be one plain argument");
+        };
+        assert_eq!(*bytes, b"p:principal:ada {x}");
+    }
+
+    #[test]
     fn header_round_trips_and_rejects_garbage() {
         let created = OffsetDateTime::from_unix_timestamp_nanos(1_700_000_000_123_000_000)
             .expect("valid instant");
-        let mut value = header(created, MAX_VERSION, -7).to_vec();
+        let mut value = header(created, MAX_VERSION, -7, false).to_vec();
         value.extend_from_slice(b"data");
         let parsed = parse_header(&value).expect("well-formed");
         assert_eq!(
             parsed,
             Header {
+                layout: LAYOUT_V1,
                 created_at: 1_700_000_000_123,
                 version: MAX_VERSION,
                 expires_at: -7
             }
         );
         assert_eq!(parsed.created_at().expect("in range"), created);
+        assert_eq!(
+            parse_header(&header(created, 3, 9, true))
+                .expect("well-formed")
+                .layout,
+            LAYOUT_V2
+        );
         assert!(matches!(
             parse_header(&value[..HEADER_LEN - 1]),
             Err(Error::Decode(_))
         ));
         assert!(matches!(parse_header(b""), Err(Error::Decode(_))));
-        let mut beyond = header(created, MAX_VERSION + 1, 0).to_vec();
+        let mut beyond = header(created, MAX_VERSION + 1, 0, false).to_vec();
         assert!(
             matches!(parse_header(&beyond), Err(Error::Decode(_))),
             "a version beyond MAX_VERSION is corrupt"
         );
         beyond[9..17].copy_from_slice(&u64::MAX.to_be_bytes());
         assert!(matches!(parse_header(&beyond), Err(Error::Decode(_))));
-        value[0] = 2;
-        assert!(matches!(parse_header(&value), Err(Error::Decode(_))));
+        for unknown in [0, 3, 0xff] {
+            value[0] = unknown;
+            assert!(
+                matches!(parse_header(&value), Err(Error::Decode(_))),
+                "layout {unknown} is unknown"
+            );
+        }
     }
 
     #[test]
     fn out_of_range_instants_are_decode_errors() {
         let header = Header {
+            layout: LAYOUT_V1,
             created_at: i64::MAX,
             version: 0,
             expires_at: i64::MIN,
@@ -263,20 +407,97 @@ mod tests {
         assert!(matches!(header.expires_at(), Err(Error::Decode(_))));
     }
 
+    fn argument(value: StoredValue<'_>) -> Vec<u8> {
+        let mut cmd = Cmd::new();
+        cmd.arg(value);
+        let args: Vec<_> = cmd.args_iter().collect();
+        let [redis::Arg::Simple(bytes)] = args.as_slice() else {
+            panic!("the value must be one plain argument");
+        };
+        bytes.to_vec()
+    }
+
     #[test]
     fn stored_value_is_one_argument_of_header_then_data() {
-        let mut cmd = Cmd::new();
-        cmd.arg(StoredValue {
-            header: [9; HEADER_LEN],
-            data: b"abc",
-        });
-        let args: Vec<_> = cmd.args_iter().collect();
-        assert_eq!(args.len(), 1);
-        let redis::Arg::Simple(bytes) = args[0] else {
-            panic!("the value must be a plain argument");
-        };
-        assert_eq!(&bytes[..HEADER_LEN], &[9; HEADER_LEN]);
+        let created = OffsetDateTime::UNIX_EPOCH;
+        let bytes = argument(StoredValue::new(created, 5, 9, None, b"abc").expect("valid"));
+        assert_eq!(&bytes[..HEADER_LEN], &header(created, 5, 9, false));
         assert_eq!(&bytes[HEADER_LEN..], b"abc");
+        let header = parse_header(&bytes).expect("well-formed");
+        assert_eq!(
+            parse_principal(&header, &bytes).expect("no principal"),
+            (None, HEADER_LEN)
+        );
+    }
+
+    #[test]
+    fn stored_value_with_a_principal_is_header_length_principal_data() {
+        let created = OffsetDateTime::UNIX_EPOCH;
+        let longest = "é".repeat(MAX_PRINCIPAL_LEN / 2);
+        for principal in ["ada", longest.as_str()] {
+            let bytes =
+                argument(StoredValue::new(created, 5, 9, Some(principal), b"abc").expect("valid"));
+            assert_eq!(&bytes[..HEADER_LEN], &header(created, 5, 9, true));
+            let len = u16::try_from(principal.len()).expect("short");
+            assert_eq!(&bytes[HEADER_LEN..HEADER_LEN + 2], &len.to_be_bytes());
+            let data_at = HEADER_LEN + 2 + principal.len();
+            assert_eq!(&bytes[HEADER_LEN + 2..data_at], principal.as_bytes());
+            assert_eq!(&bytes[data_at..], b"abc");
+            let header = parse_header(&bytes).expect("well-formed");
+            assert_eq!(
+                parse_principal(&header, &bytes).expect("a principal"),
+                (Some(principal.to_owned()), data_at)
+            );
+        }
+    }
+
+    #[test]
+    fn invalid_principals_are_refused_before_anything_is_sent() {
+        let too_long = "p".repeat(MAX_PRINCIPAL_LEN + 1);
+        for bad in ["", "tab\t", too_long.as_str()] {
+            assert!(
+                matches!(
+                    StoredValue::new(OffsetDateTime::UNIX_EPOCH, 0, 0, Some(bad), b""),
+                    Err(Error::Encode(_))
+                ),
+                "principal {bad:?} was accepted"
+            );
+        }
+    }
+
+    #[test]
+    fn corrupt_stored_principals_are_decode_errors() {
+        let mut good = header(OffsetDateTime::UNIX_EPOCH, 0, 0, true).to_vec();
+        good.extend_from_slice(&3_u16.to_be_bytes());
+        good.extend_from_slice(b"adadata");
+        let parsed = parse_header(&good).expect("well-formed");
+        assert_eq!(
+            parse_principal(&parsed, &good).expect("valid"),
+            (Some("ada".to_owned()), HEADER_LEN + 5)
+        );
+        let with_principal = |len: u16, principal: &[u8]| {
+            let mut value = good[..HEADER_LEN].to_vec();
+            value.extend_from_slice(&len.to_be_bytes());
+            value.extend_from_slice(principal);
+            value
+        };
+        let cases = [
+            (good[..HEADER_LEN].to_vec(), "no length"),
+            (good[..HEADER_LEN + 1].to_vec(), "half a length"),
+            (with_principal(9, b"ada"), "a length past the value"),
+            (with_principal(0, b""), "an empty principal"),
+            (
+                with_principal(2, &[0xc3, 0x28]),
+                "a principal that is not UTF-8",
+            ),
+            (with_principal(3, b"a\nb"), "a control character"),
+        ];
+        for (value, what) in cases {
+            assert!(
+                matches!(parse_principal(&parsed, &value), Err(Error::Decode(_))),
+                "{what} was accepted"
+            );
+        }
     }
 
     #[test]
@@ -286,11 +507,9 @@ mod tests {
             check_size(MAX_VALUE_LEN + 1),
             Err(Error::TooLarge { size, limit }) if size == MAX_VALUE_LEN + 1 && limit == MAX_VALUE_LEN
         ));
-        let small = StoredValue {
-            header: [0; HEADER_LEN],
-            data: b"abc",
-        };
-        assert!(small.checked().is_ok());
+        let small =
+            StoredValue::new(OffsetDateTime::UNIX_EPOCH, 0, 0, Some("ada"), b"abc").expect("small");
+        assert_eq!(small.len(), HEADER_LEN + 2 + 3 + 3);
     }
 
     #[test]

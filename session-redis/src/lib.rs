@@ -11,6 +11,7 @@ mod connection;
 mod express;
 mod layout;
 mod ops;
+mod principals;
 mod scripts;
 
 use connection::Connection;
@@ -35,7 +36,8 @@ pub struct RedisStore {
 /// What a stored value is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Layout {
-    /// This crate's own: a 25-byte header, then the codec's data.
+    /// This crate's own: a 25-byte header, the principal if there is one, then the codec's
+    /// data.
     Native,
     /// connect-redis's: express-session's JSON, the Rust side's version inside it.
     Express,
@@ -66,8 +68,8 @@ impl RedisStore {
     /// The longest prefix [`with_prefix`](Self::with_prefix) accepts, in bytes.
     pub const MAX_PREFIX_LEN: usize = 128;
 
-    /// The largest stored value (25-byte header and encoded data) the store writes, in bytes:
-    /// 512 MiB, Redis's default `proto-max-bulk-len`. A larger record fails with
+    /// The largest stored value (25-byte header, principal and encoded data) the store writes,
+    /// in bytes: 512 MiB, Redis's default `proto-max-bulk-len`. A larger record fails with
     /// [`Error::TooLarge`] before it is sent.
     pub const MAX_VALUE_LEN: usize = layout::MAX_VALUE_LEN;
 

@@ -1,4 +1,5 @@
-//! The store's operations: one command or one script each, expiry decided by Redis.
+//! The store's operations: one command or one script each, expiry decided by Redis; a session
+//! with a principal is first added to that principal's index (see [`crate::principals`]).
 //!
 //! No operation reads a clock. A record's `expires_at` becomes the key's expiry (1 ms earlier,
 //! see [`key_expiry`]) and Redis, with its own clock, hides and removes the key once that has
@@ -10,12 +11,12 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use redis::{Cmd, Value};
 use session_core::clock::unix_millis;
-use session_core::{Error, Id, Record, Result, Store, check_version, timed};
+use session_core::{Error, Id, Principals, Record, Result, Store, check_version, timed};
 use time::OffsetDateTime;
 
 use crate::connection::driver_error;
 use crate::layout::{
-    CorruptRecord, HEADER_LEN, StoredValue, UnexpectedReply, header, key_expiry, parse_header,
+    CorruptRecord, StoredValue, UnexpectedReply, key_expiry, parse_header, parse_principal,
 };
 use crate::scripts::{self, Script};
 use crate::{Layout, RedisStore};
@@ -26,8 +27,71 @@ const SAVE: &str = "save a session";
 const TOUCH: &str = "touch a session";
 const DELETE: &str = "delete a session";
 
+/// How many times `touch` adds a session to its principal's index and tries again, when a
+/// concurrent `save` keeps changing the principal in between.
+const TOUCH_ATTEMPTS: usize = 3;
+
 static SAVE_SCRIPT: LazyLock<Script> = LazyLock::new(|| Script::new(scripts::SAVE));
 static TOUCH_SCRIPT: LazyLock<Script> = LazyLock::new(|| Script::new(scripts::TOUCH));
+
+/// `touch` found another principal on each of its attempts: concurrent saves kept moving the
+/// session between principals.
+#[derive(Debug, Clone, Copy)]
+struct PrincipalKeptChanging;
+
+impl std::fmt::Display for PrincipalKeptChanging {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "the session's principal changed on each of {TOUCH_ATTEMPTS} attempts"
+        )
+    }
+}
+
+impl std::error::Error for PrincipalKeptChanging {}
+
+impl RedisStore {
+    /// `GET` of the session `id`.
+    pub(crate) fn get(&self, id: &Id) -> Cmd {
+        let mut cmd = Cmd::with_capacity(2, self.prefix.len() + id.as_str().len() + 8);
+        cmd.arg("GET").arg(self.key_arg(id));
+        cmd
+    }
+
+    /// The record in a `GET` reply, `None` for no key.
+    pub(crate) fn decode_reply(
+        &self,
+        operation: &'static str,
+        id: &Id,
+        reply: Value,
+    ) -> Result<Option<Record>> {
+        match reply {
+            // Never written, deleted, or expired by Redis's clock.
+            Value::Nil => Ok(None),
+            Value::BulkString(value) => decode(id, &Bytes::from(value), &*self.codec).map(Some),
+            _ => Err(Error::backend(operation, UnexpectedReply(operation))),
+        }
+    }
+}
+
+fn corrupt_principal() -> Error {
+    Error::decode(CorruptRecord("the stored principal is not valid"))
+}
+
+/// The record stored under `id` as `value`, in either native layout.
+fn decode(id: &Id, value: &Bytes, codec: &dyn session_core::Codec) -> Result<Record> {
+    let header = parse_header(value)?;
+    let (principal, data_at) = parse_principal(&header, value)?;
+    let data = codec.decode(value.slice(data_at..))?;
+    Ok(Record::from_parts(
+        id.clone(),
+        data,
+        header.created_at()?,
+        header.expires_at()?,
+        header.version,
+    )
+    .with_principal(principal))
+}
 
 fn no_header() -> Error {
     Error::decode(CorruptRecord(
@@ -35,8 +99,25 @@ fn no_header() -> Error {
     ))
 }
 
+/// The principal a native-layout write stores: the record's, or none in connect-redis's layout,
+/// which has no place for one.
+fn stored_principal<'a>(store: &RedisStore, record: &'a Record) -> Option<&'a str> {
+    match store.layout {
+        Layout::Native => record.principal.as_deref(),
+        Layout::Express => None,
+    }
+}
+
 #[async_trait]
 impl Store for RedisStore {
+    /// `Some` in the native layout; connect-redis's layout keeps no principal.
+    fn principals(&self) -> Option<&dyn Principals> {
+        match self.layout {
+            Layout::Native => Some(self),
+            Layout::Express => None,
+        }
+    }
+
     async fn create(&self, record: &Record) -> Result<()> {
         if self.layout == Layout::Express {
             return self.express_create(record).await;
@@ -44,15 +125,12 @@ impl Store for RedisStore {
         check_version(record.version)?;
         let data = self.codec.encode(&record.data)?;
         let expires = unix_millis(record.expires_at);
-        let value = StoredValue {
-            header: header(record.created_at, record.version, expires),
-            data: &data,
-        }
-        .checked()?;
+        let principal = stored_principal(self, record);
+        let value = StoredValue::new(record.created_at, record.version, expires, principal, &data)?;
         let key = self.key_arg(&record.id);
         let mut cmd = Cmd::with_capacity(
             6,
-            self.prefix.len() + record.id.as_str().len() + HEADER_LEN + data.len() + 48,
+            self.prefix.len() + record.id.as_str().len() + value.len() + 48,
         );
         // NX: Redis treats a key whose expiry has passed as absent, so only a live record
         // blocks the create. An expiry Redis finds has passed stores nothing.
@@ -62,9 +140,17 @@ impl Store for RedisStore {
             .arg("NX")
             .arg("PXAT")
             .arg(key_expiry(expires));
-        let reply = timed(CREATE, self.timeout, self.connection.query(&cmd))
-            .await?
-            .map_err(|e| driver_error(CREATE, e))?;
+        let reply = timed(CREATE, self.timeout, async {
+            // The index first: a `revoke_all` that starts once `create` has returned finds the
+            // session. If the `SET` then fails or finds a live session, the entry is one that
+            // listing skips (it checks each session) and pruning removes.
+            if let Some(principal) = principal {
+                self.index_add(principal, &record.id, expires).await?;
+            }
+            self.connection.query(&cmd).await
+        })
+        .await?
+        .map_err(|e| driver_error(CREATE, e))?;
         match reply {
             Value::Okay => Ok(()),
             Value::Nil => Err(Error::AlreadyExists),
@@ -76,29 +162,13 @@ impl Store for RedisStore {
         if self.layout == Layout::Express {
             return self.express_load(id).await;
         }
-        let mut cmd = Cmd::with_capacity(2, self.prefix.len() + id.as_str().len() + 8);
-        cmd.arg("GET").arg(self.key_arg(id));
-        let reply = timed(LOAD, self.timeout, self.connection.query(&cmd))
+        let reply = timed(LOAD, self.timeout, self.connection.query(&self.get(id)))
             .await?
             .map_err(|e| driver_error(LOAD, e))?;
-        let value = match reply {
-            // Never written, deleted, or expired by Redis's clock.
-            Value::Nil => return Ok(None),
-            Value::BulkString(value) => Bytes::from(value),
-            _ => return Err(Error::backend(LOAD, UnexpectedReply(LOAD))),
-        };
         // The key is live by Redis's clock, which is the one that decides: the header's
         // `expires_at` is not compared with the app's clock (a host running fast would hide
         // live sessions).
-        let header = parse_header(&value)?;
-        let data = self.codec.decode(value.slice(HEADER_LEN..))?;
-        Ok(Some(Record::from_parts(
-            id.clone(),
-            data,
-            header.created_at()?,
-            header.expires_at()?,
-            header.version,
-        )))
+        self.decode_reply(LOAD, id, reply)
     }
 
     async fn save(&self, record: &Record) -> Result<()> {
@@ -108,25 +178,28 @@ impl Store for RedisStore {
         let next = record.next_version()?;
         let data = self.codec.encode(&record.data)?;
         let expires = unix_millis(record.expires_at);
-        let value = StoredValue {
-            header: header(record.created_at, next, expires),
-            data: &data,
-        }
-        .checked()?;
+        let principal = stored_principal(self, record);
+        let value = StoredValue::new(record.created_at, next, expires, principal, &data)?;
         let expected = record.version.to_be_bytes();
         let expiry = key_expiry(expires);
-        let reply = timed(
-            SAVE,
-            self.timeout,
-            self.connection.eval(
-                &SAVE_SCRIPT,
-                self.key_arg(&record.id),
-                self.prefix.len() + record.id.as_str().len() + HEADER_LEN + data.len(),
-                |cmd| {
-                    cmd.arg(&expected[..]).arg(&value).arg(expiry);
-                },
-            ),
-        )
+        let reply = timed(SAVE, self.timeout, async {
+            // The new principal's index first, as in `create`. The old principal's index keeps
+            // its entry until pruning: listing and revocation check the stored principal, so
+            // the session leaves the old principal's sessions as the script commits.
+            if let Some(principal) = principal {
+                self.index_add(principal, &record.id, expires).await?;
+            }
+            self.connection
+                .eval(
+                    &SAVE_SCRIPT,
+                    self.key_arg(&record.id),
+                    self.prefix.len() + record.id.as_str().len() + value.len(),
+                    |cmd| {
+                        cmd.arg(&expected[..]).arg(&value).arg(expiry);
+                    },
+                )
+                .await
+        })
         .await?
         .map_err(|e| driver_error(SAVE, e))?;
         match reply {
@@ -144,27 +217,53 @@ impl Store for RedisStore {
         }
         let expires = unix_millis(expires_at);
         let expiry = key_expiry(expires);
-        let expires = expires.to_be_bytes();
-        let reply = timed(
-            TOUCH,
-            self.timeout,
-            self.connection.eval(
-                &TOUCH_SCRIPT,
-                self.key_arg(id),
-                self.prefix.len() + id.as_str().len() + 32,
-                |cmd| {
-                    cmd.arg(&expires[..]).arg(expiry);
-                },
-            ),
-        )
+        let expires_bytes = expires.to_be_bytes();
+        timed(TOUCH, self.timeout, async {
+            // A session without a principal is touched at the first call. One with a principal
+            // answers with it and stays as it is: the touch moves its expiry only once that
+            // principal's index covers the new expiry, so the index never holds an entry that
+            // pruning could remove while the session lives.
+            let mut indexed = String::new();
+            for _ in 0..TOUCH_ATTEMPTS {
+                let reply = self
+                    .connection
+                    .eval(
+                        &TOUCH_SCRIPT,
+                        self.key_arg(id),
+                        self.prefix.len() + id.as_str().len() + indexed.len() + 32,
+                        |cmd| {
+                            cmd.arg(&expires_bytes[..]).arg(expiry).arg(&indexed);
+                        },
+                    )
+                    .await
+                    .map_err(|e| driver_error(TOUCH, e))?;
+                match reply {
+                    Value::Int(scripts::PRESENT) => return Ok(true),
+                    Value::Int(scripts::ABSENT) => return Ok(false),
+                    Value::Int(scripts::CORRUPT) => return Err(no_header()),
+                    Value::Array(parts) => match parts.as_slice() {
+                        [
+                            Value::Int(scripts::INDEX_FIRST),
+                            Value::BulkString(principal),
+                        ] => {
+                            let principal = String::from_utf8(principal.clone())
+                                .map_err(|_| corrupt_principal())?;
+                            self.index_add(&principal, id, expires)
+                                .await
+                                .map_err(|e| driver_error(TOUCH, e))?;
+                            indexed = principal;
+                        }
+                        _ => return Err(Error::backend(TOUCH, UnexpectedReply(TOUCH))),
+                    },
+                    _ => return Err(Error::backend(TOUCH, UnexpectedReply(TOUCH))),
+                }
+            }
+            Err(Error::Contention {
+                operation: TOUCH,
+                source: Box::new(PrincipalKeptChanging),
+            })
+        })
         .await?
-        .map_err(|e| driver_error(TOUCH, e))?;
-        match reply {
-            Value::Int(scripts::PRESENT) => Ok(true),
-            Value::Int(scripts::ABSENT) => Ok(false),
-            Value::Int(scripts::CORRUPT) => Err(no_header()),
-            _ => Err(Error::backend(TOUCH, UnexpectedReply(TOUCH))),
-        }
     }
 
     async fn delete(&self, id: &Id) -> Result<()> {

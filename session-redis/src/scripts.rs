@@ -1,14 +1,18 @@
-//! The Lua scripts behind `save` and `touch`, and the Express-compatible layout's `load`.
+//! The Lua scripts behind `save` and `touch`, the sessions of a principal, and the
+//! Express-compatible layout's `load`.
 //!
 //! Redis runs a script atomically, so each check and the write it guards cannot interleave with
 //! another client's command. Each script touches only `KEYS[1]`, so it runs on one Redis Cluster
-//! slot. The native layout's scripts read only the 25-byte header of the stored value, never the
-//! data. Lua strings are indexed from 1: the header's bytes 0, 1..9, 9..17 and 17..25 (layout,
-//! `created_at`, version, `expires_at`) are `1`, `2..9`, `10..17` and `18..25` there.
+//! slot. The native layout's scripts read only the 25-byte header of the stored value (and the
+//! principal after it), never the data. Lua strings are indexed from 1: the header's bytes 0,
+//! 1..9, 9..17 and 17..25 (layout, `created_at`, version, `expires_at`) are `1`, `2..9`,
+//! `10..17` and `18..25` there; in layout 2, the principal's length is `26..27` and the
+//! principal follows from `28`.
 //!
-//! No script takes "now" from the app or reads `TIME`: a key whose expiry time has passed by
-//! Redis's clock reads as no key (`GETRANGE` returns an empty string), and a `PXAT` or
-//! `PEXPIREAT` time that has passed by that clock deletes the key.
+//! No session script takes "now" from the app or reads `TIME`: a key whose expiry time has
+//! passed by Redis's clock reads as no key (`GETRANGE` returns an empty string), and a `PXAT` or
+//! `PEXPIREAT` time that has passed by that clock deletes the key. The index scripts read `TIME`
+//! to prune the entries of sessions that have expired by it.
 
 /// The record was written (or, when its expiry has passed, deleted).
 pub(crate) const OK: i64 = 0;
@@ -22,13 +26,59 @@ pub(crate) const ABSENT: i64 = 0;
 pub(crate) const PRESENT: i64 = 1;
 /// The key holds something that is not a record of this layout; nothing was written.
 pub(crate) const CORRUPT: i64 = 3;
+/// `touch`: the record has a principal other than the one the call named; nothing was written.
+/// The reply is `{INDEX_FIRST, stored principal}`: the store adds the session to that
+/// principal's index, then touches again naming it.
+pub(crate) const INDEX_FIRST: i64 = 4;
+/// `revoke`: the session was a live session of the principal and is deleted.
+pub(crate) const REVOKED: i64 = 1;
+/// `revoke`: no live session, or one of another principal or of none; nothing was deleted.
+pub(crate) const NOT_REVOKED: i64 = 0;
+
+/// A Lua function `stored(key)`: `nil` for no key, `false` for a value that is not a record
+/// of the native layout, `''` for a record without a principal (layout 1), else the record's
+/// principal (layout 2). It reads the header and the longest principal, bytes 0 to 282
+/// (`HEADER_LEN + 2 + MAX_PRINCIPAL_LEN - 1`). A macro, so that `concat!` can put it at the
+/// head of each script.
+macro_rules! stored_principal {
+    () => {
+        r"
+local function stored(key)
+  local head = redis.call('GETRANGE', key, 0, 282)
+  if head == '' then return nil end
+  local layout = string.byte(head, 1)
+  if #head < 25 or (layout ~= 1 and layout ~= 2) then return false end
+  if layout == 1 then return '' end
+  if #head < 27 then return false end
+  local n = string.byte(head, 26) * 256 + string.byte(head, 27)
+  if n < 1 or #head < 27 + n then return false end
+  return string.sub(head, 28, 27 + n)
+end
+"
+    };
+}
+
+/// A Lua function `prune(key, grace)`: removes the index entries whose score (a session's
+/// `expires_at`, Unix ms) is more than `grace` ms before Redis's `TIME`.
+macro_rules! prune_index {
+    () => {
+        r"
+local function prune(key, grace)
+  local t = redis.call('TIME')
+  local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+  redis.call('ZREMRANGEBYSCORE', key, '-inf', '(' .. string.format('%.0f', now - grace))
+end
+"
+    };
+}
 
 /// `save`. KEYS: the session key. ARGV: the expected version (8 bytes, big-endian), the new
 /// value (header with the next version and the new `expires_at`, then the data), the key's
 /// expiry for `PXAT`.
 ///
 /// `created_at` is kept as stored: the new value normally carries the same bytes, and when it
-/// does not, the stored ones are put back in.
+/// does not, the stored ones are put back in (after the new value's own layout byte: a save can
+/// turn a layout 1 record into a layout 2 one, and back).
 pub(crate) const SAVE: &str = r"
 local key = KEYS[1]
 local head = redis.call('GETRANGE', key, 0, 24)
@@ -36,31 +86,90 @@ if head == '' then
   if redis.call('EXISTS', key) == 1 then return 3 end
   return 2
 end
-if #head < 25 or string.byte(head, 1) ~= 1 then return 3 end
+local layout = string.byte(head, 1)
+if #head < 25 or (layout ~= 1 and layout ~= 2) then return 3 end
 if string.sub(head, 10, 17) ~= ARGV[1] then return 1 end
 local value = ARGV[2]
 if string.sub(value, 2, 9) ~= string.sub(head, 2, 9) then
-  value = string.sub(head, 1, 9) .. string.sub(value, 10)
+  value = string.sub(value, 1, 1) .. string.sub(head, 2, 9) .. string.sub(value, 10)
 end
 redis.call('SET', key, value, 'PXAT', ARGV[3])
 return 0
 ";
 
 /// `touch`. KEYS: the session key. ARGV: the new `expires_at` (8 bytes, big-endian), the key's
-/// expiry for `PEXPIREAT`.
+/// expiry for `PEXPIREAT`, the principal whose index already covers the new `expires_at` (empty
+/// for none).
 ///
 /// Writes the 8 bytes of `expires_at` in place (`SETRANGE` keeps the key's expiry) and moves the
 /// key's expiry; the data and the version are not rewritten. A key whose expiry has passed reads
-/// as absent. An expiry in the past deletes the key.
-pub(crate) const TOUCH: &str = r"
+/// as absent. An expiry in the past deletes the key. A record with another principal than
+/// `ARGV[3]` is left alone and the reply is `{INDEX_FIRST, its principal}`: its index must
+/// cover the new expiry before the session lives that long.
+pub(crate) const TOUCH: &str = concat!(
+    stored_principal!(),
+    r"
 local key = KEYS[1]
-local head = redis.call('GETRANGE', key, 0, 24)
-if head == '' then return 0 end
-if #head < 25 or string.byte(head, 1) ~= 1 then return 3 end
+local principal = stored(key)
+if principal == nil then return 0 end
+if principal == false then return 3 end
+if principal ~= '' and principal ~= ARGV[3] then return {4, principal} end
 redis.call('SETRANGE', key, 17, ARGV[1])
 redis.call('PEXPIREAT', key, ARGV[2])
 return 1
-";
+"
+);
+
+/// `revoke`. KEYS: the session key. ARGV: the principal.
+///
+/// Deletes the session if its stored principal is `ARGV[1]` (`REVOKED`); no key, or a session
+/// without that principal, is `NOT_REVOKED`; a value that is not a record of the native layout
+/// is `CORRUPT`, left alone.
+pub(crate) const REVOKE: &str = concat!(
+    stored_principal!(),
+    r"
+local key = KEYS[1]
+local principal = stored(key)
+if principal == nil then return 0 end
+if principal == false then return 3 end
+if principal ~= ARGV[1] then return 0 end
+redis.call('UNLINK', key)
+return 1
+"
+);
+
+/// Adding to a principal's index, before the session write. KEYS: the index key. ARGV: the
+/// session's `expires_at` (Unix ms, decimal), its id, the grace (ms, decimal).
+///
+/// `ZADD GT` raises an entry's score and never lowers it, so the score stays at least the
+/// expiry of every write that added it, whatever their order. Then the entries more than the
+/// grace past their expiry by Redis's `TIME` are pruned, and the index key expires the grace
+/// after its latest entry (so an index no session writes to any more disappears by itself).
+pub(crate) const INDEX_ADD: &str = concat!(
+    prune_index!(),
+    r"
+local key = KEYS[1]
+local grace = tonumber(ARGV[3])
+redis.call('ZADD', key, 'GT', ARGV[1], ARGV[2])
+prune(key, grace)
+local last = redis.call('ZRANGE', key, -1, -1, 'WITHSCORES')
+if last[2] then
+  redis.call('PEXPIREAT', key, string.format('%.0f', tonumber(last[2]) + grace))
+end
+return 0
+"
+);
+
+/// Reading a principal's index, for listing and revocation. KEYS: the index key. ARGV: the
+/// grace (ms, decimal). Prunes as [`INDEX_ADD`] does, then returns every id left.
+pub(crate) const INDEX_LIST: &str = concat!(
+    prune_index!(),
+    r"
+local key = KEYS[1]
+prune(key, tonumber(ARGV[1]))
+return redis.call('ZRANGE', key, 0, -1)
+"
+);
 
 /// `created_at` (Express layout `save`): the version matches but the stored `rsCreated` differs
 /// from the record's; the reply is `{4, stored rsCreated}` and nothing was written.
@@ -151,5 +260,23 @@ impl Script {
 
     pub(crate) fn sha(&self) -> &str {
         &self.sha
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use session_core::MAX_PRINCIPAL_LEN;
+
+    use super::*;
+    use crate::layout::{HEADER_LEN, LAYOUT_V1, LAYOUT_V2, PRINCIPAL_LEN_LEN};
+
+    #[test]
+    fn scripts_read_the_header_and_the_longest_principal() {
+        let end = HEADER_LEN + PRINCIPAL_LEN_LEN + MAX_PRINCIPAL_LEN - 1;
+        for script in [TOUCH, REVOKE] {
+            assert!(script.contains(&format!("GETRANGE', key, 0, {end})")));
+            assert!(script.contains(&format!("layout ~= {LAYOUT_V1} and layout ~= {LAYOUT_V2}")));
+        }
+        assert!(SAVE.contains(&format!("GETRANGE', key, 0, {})", HEADER_LEN - 1)));
     }
 }
