@@ -4,7 +4,6 @@
 use std::fmt;
 
 use mongodb::bson::{Document, RawBsonRef, RawDocumentBuf, doc};
-use mongodb::options::Collation;
 use session_core::express::{self, Decoded};
 use session_core::{Error, Id, Record, Result};
 use sha1::{Digest, Sha1};
@@ -12,7 +11,7 @@ use time::OffsetDateTime;
 
 use crate::MongoStore;
 use crate::document::{MAX_DOCUMENT_SIZE, bad, bson_date, field, instant};
-use crate::store::{live, live_session, server_now};
+use crate::store::{live, live_session, server_now, simple_collation};
 
 /// The field of the aggregation reply that carries the server's clock.
 const NOW: &str = "now";
@@ -130,12 +129,6 @@ fn decode_reply(id: &Id, reply: &RawDocumentBuf) -> Result<Record> {
         expires_at,
         version,
     ))
-}
-
-/// The collation of the conditional write: byte-wise string comparison, whatever default the
-/// collection was created with (a case-insensitive one would let a changed text match).
-fn simple_collation() -> Collation {
-    Collation::builder().locale("simple").build()
 }
 
 /// `save` kept finding a text of the expected version that changed before its write landed.

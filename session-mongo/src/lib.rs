@@ -16,6 +16,7 @@ mod document;
 mod express;
 mod index;
 mod names;
+mod principals;
 mod store;
 
 /// How sessions are laid out in their documents.

@@ -5,7 +5,8 @@ use std::future::IntoFuture;
 use async_trait::async_trait;
 use mongodb::bson::{Bson, Document, doc};
 use mongodb::error::{ErrorKind, WriteFailure};
-use session_core::{Error, Id, Record, Result, Store, check_version};
+use mongodb::options::Collation;
+use session_core::{Error, Id, Principals, Record, Result, Store, check_version};
 use time::OffsetDateTime;
 
 use crate::document::{bson_date, data_blob, decode_record, field, new_document, stored_version};
@@ -39,6 +40,13 @@ pub(crate) fn live() -> Document {
 /// The filter of one live session.
 pub(crate) fn live_session(id: &Id) -> Document {
     doc! { field::ID: id.as_str(), "$expr": live() }
+}
+
+/// Byte-wise string comparison, whatever default collation the collection was created with: a
+/// case-insensitive one would let one principal's query match another's, and a changed text
+/// match the one read.
+pub(crate) fn simple_collation() -> Collation {
+    Collation::builder().locale("simple").build()
 }
 
 /// The error code the server attached to a failed command or write, if any.
@@ -102,6 +110,14 @@ impl MongoStore {
 
 #[async_trait]
 impl Store for MongoStore {
+    /// `Some` in the native layout; connect-mongo's layout keeps no principal.
+    fn principals(&self) -> Option<&dyn Principals> {
+        match self.layout {
+            Layout::Native => Some(self),
+            Layout::Express => None,
+        }
+    }
+
     async fn create(&self, record: &Record) -> Result<()> {
         let version = stored_version(check_version(record.version)?)?;
         let document = || -> Result<Document> {
@@ -171,6 +187,7 @@ impl Store for MongoStore {
         }
         let current = stored_version(record.version)?;
         let next = stored_version(record.next_version()?)?;
+        // Also checks the principal, before anything is written.
         let data = data_blob(&*self.codec, record)?;
         // One round trip that decides both conditions on the server: the filter finds the live
         // document, and the pipeline writes only if its version is still `current`. Otherwise
@@ -179,14 +196,25 @@ impl Store for MongoStore {
             doc! { "$eq": [format!("${}", field::VERSION), { "$literal": current }] };
         let pick = |key: &str, new: Bson| -> Bson {
             Bson::Document(doc! {
-                "$cond": [same_version.clone(), { "$literal": new }, format!("${key}")]
+                "$cond": [same_version.clone(), new, format!("${key}")]
             })
+        };
+        let literal = |new: Bson| Bson::Document(doc! { "$literal": new });
+        // No principal: `$$REMOVE` leaves the field out (a kept absent field stays absent), so
+        // the session leaves the sparse index as it leaves its old principal's sessions.
+        let principal = match &record.principal {
+            Some(principal) => literal(Bson::String(principal.clone())),
+            None => Bson::String("$$REMOVE".to_owned()),
         };
         let update = doc! {
             "$set": {
-                field::DATA: pick(field::DATA, Bson::Binary(data)),
-                field::EXPIRES: pick(field::EXPIRES, Bson::DateTime(bson_date(record.expires_at))),
-                field::VERSION: pick(field::VERSION, Bson::Int64(next)),
+                field::DATA: pick(field::DATA, literal(Bson::Binary(data))),
+                field::EXPIRES: pick(
+                    field::EXPIRES,
+                    literal(Bson::DateTime(bson_date(record.expires_at))),
+                ),
+                field::VERSION: pick(field::VERSION, literal(Bson::Int64(next))),
+                field::PRINCIPAL: pick(field::PRINCIPAL, principal),
             }
         };
         let result = self
