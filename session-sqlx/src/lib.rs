@@ -9,27 +9,49 @@
 use std::time::Duration;
 
 #[cfg(any(feature = "postgres", feature = "mysql", feature = "sqlite"))]
-mod common;
+mod dialect;
 #[cfg(feature = "mysql")]
 mod mysql;
 #[cfg(feature = "postgres")]
 mod postgres;
+#[cfg(any(feature = "postgres", feature = "mysql", feature = "sqlite"))]
+mod schema;
 #[cfg(feature = "sqlite")]
 mod sqlite;
+#[cfg(any(feature = "postgres", feature = "mysql", feature = "sqlite"))]
+mod store;
+#[cfg(any(feature = "postgres", feature = "mysql", feature = "sqlite"))]
+mod table;
 
+#[cfg(any(feature = "postgres", feature = "mysql", feature = "sqlite"))]
+pub use dialect::Dialect;
+#[cfg(any(feature = "postgres", feature = "mysql", feature = "sqlite"))]
+pub use store::SqlStore;
+
+/// A session store on MySQL or MariaDB: [`SqlStore`] on sqlx's MySQL driver.
+///
+/// Build it with [`MySqlStore::connect`] or [`MySqlStore::new`], then call
+/// [`SqlStore::migrate`] once at startup.
 #[cfg(feature = "mysql")]
-pub use mysql::MySqlStore;
+pub type MySqlStore = SqlStore<sqlx::MySql>;
+
+/// A session store on PostgreSQL: [`SqlStore`] on sqlx's PostgreSQL driver.
+///
+/// Build it with [`PostgresStore::connect`] or [`PostgresStore::new`], then call
+/// [`SqlStore::migrate`] once at startup.
 #[cfg(feature = "postgres")]
-pub use postgres::PostgresStore;
+pub type PostgresStore = SqlStore<sqlx::Postgres>;
+
+/// A session store on SQLite: [`SqlStore`] on sqlx's SQLite driver.
+///
+/// Build it with [`SqliteStore::connect`] or [`SqliteStore::new`], then call
+/// [`SqlStore::migrate`] once at startup.
 #[cfg(feature = "sqlite")]
-pub use sqlite::SqliteStore;
+pub type SqliteStore = SqlStore<sqlx::Sqlite>;
 
-/// How long an operation may take, waiting for a pooled connection included, unless the store
-/// is configured otherwise with `with_timeout`: 10 seconds.
-pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// How long a pool opened by a store's `connect` waits for a free or new connection before the
-/// operation fails: 5 seconds.
+/// How long a pool opened by a store's `connect` waits for a free or new connection: 5 seconds,
+/// so that a pool used outside the store does not wait longer than the store's own
+/// [`DEFAULT_TIMEOUT`](session_core::DEFAULT_TIMEOUT).
 pub const DEFAULT_ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
 
 // Stores are shared between request handlers and the cleanup task.

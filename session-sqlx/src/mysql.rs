@@ -1,55 +1,66 @@
-//! The MySQL and MariaDB store.
+//! MySQL and MariaDB: their SQL, their errors, and building a store from a pool or a URL.
 
 use std::sync::Arc;
 
-use async_trait::async_trait;
-use bytes::Bytes;
-use session_core::{Error, ExpiredDeletion, Id, Record, Result, Store};
-use sqlx::AssertSqlSafe;
-use sqlx::error::ErrorKind;
-use sqlx::mysql::{MySql, MySqlArguments, MySqlConnectOptions, MySqlPool, MySqlPoolOptions};
-use time::OffsetDateTime;
-
-use crate::common::{
-    Settings, TableName, config_methods, instant, millis, now_millis, version_from_db,
-    version_to_db,
+use session_core::{Error, Result};
+use sqlx::MySql;
+use sqlx::error::DatabaseError;
+use sqlx::mysql::{
+    MySqlConnectOptions, MySqlDatabaseError, MySqlPool, MySqlPoolOptions, MySqlQueryResult,
 };
 
-/// A session store on MySQL or MariaDB.
-///
-/// Build it from a pool you already have ([`MySqlStore::new`]) or from a URL
-/// ([`MySqlStore::connect`]), then call [`MySqlStore::migrate`] once at startup. Cheap to
-/// clone: clones share the pool. See the [crate docs](crate) for the schema and the semantics of
-/// each operation.
-#[derive(Clone)]
-pub struct MySqlStore {
-    pool: MySqlPool,
-    name: TableName,
-    settings: Settings,
-    sql: Arc<Sql>,
-}
+use crate::dialect::{Class, Dialect, Save, SizeLimit, Statements, sealed::Sealed};
+use crate::store::store_traits;
+use crate::table::TableName;
+use crate::{MySqlStore, SqlStore};
 
-/// The statements, built once per table name.
-struct Sql {
-    create_table: Arc<str>,
-    insert: Arc<str>,
-    replace_expired: Arc<str>,
-    load: Arc<str>,
-    save: Arc<str>,
-    is_live: Arc<str>,
-    touch: Arc<str>,
-    delete: Arc<str>,
-    delete_expired: Arc<str>,
-}
+/// The database's clock, in milliseconds since the Unix epoch: the start of the statement
+/// (`UTC_TIMESTAMP`, like `NOW`, is fixed for the whole statement). It is computed from the UTC
+/// time by date arithmetic, so no session `time_zone` (named, offset or `SYSTEM`) enters it;
+/// `UNIX_TIMESTAMP(NOW(3))` would convert through the session's zone, which is ambiguous in
+/// the hour a daylight-saving zone repeats.
+const NOW: &str =
+    "(TIMESTAMPDIFF(MICROSECOND, TIMESTAMP'1970-01-01 00:00:00', UTC_TIMESTAMP(6)) DIV 1000)";
 
-impl Sql {
-    fn new(name: &TableName) -> Self {
+/// Bytes of a `create` or `save` packet besides the session data: the statement id, the id,
+/// three integers, parameter types and headers, with room to spare.
+const PACKET_OVERHEAD: usize = 1024;
+
+/// `ER_LOCK_WAIT_TIMEOUT`: a row lock was not granted within `innodb_lock_wait_timeout`.
+const LOCK_WAIT_TIMEOUT: u16 = 1205;
+/// `ER_LOCK_DEADLOCK`: the statement was chosen to resolve a deadlock.
+const DEADLOCK: u16 = 1213;
+/// `ER_DUP_KEYNAME`: an index of that name exists.
+const DUPLICATE_INDEX: u16 = 1061;
+
+impl Dialect for MySql {}
+
+impl Sealed for MySql {
+    const STORE: &'static str = "MySqlStore";
+    const SIZE_LIMIT: SizeLimit = SizeLimit::Setting {
+        overhead: PACKET_OVERHEAD,
+    };
+    // Ids compare byte for byte: the server's default collation is case-insensitive and
+    // would let `abc` find the session of `ABC`.
+    const COLUMNS: &'static [(&'static str, &'static str)] = &[
+        ("id", "varchar collate ascii_bin"),
+        ("data", "longblob"),
+        ("created_at", "bigint"),
+        ("expires_at", "bigint"),
+        ("version", "bigint"),
+    ];
+
+    fn statements(name: &TableName) -> Statements {
         let t = name.qualified('`');
         let index = name.expiry_index();
-        Self {
-            // Ids are case-sensitive: a case-insensitive collation (the server default) would let
-            // `abc` find `ABC`'s session.
-            create_table: format!(
+        let schema = match &name.schema {
+            Some(schema) => format!("'{schema}'"),
+            None => "DATABASE()".to_owned(),
+        };
+        let table = &name.table;
+        let sql = |s: String| -> Arc<str> { s.into() };
+        Statements {
+            prepare: vec![sql(format!(
                 "CREATE TABLE IF NOT EXISTS {t} (\
                  id VARCHAR(128) CHARACTER SET ascii COLLATE ascii_bin NOT NULL PRIMARY KEY, \
                  data LONGBLOB NOT NULL, \
@@ -57,53 +68,100 @@ impl Sql {
                  expires_at BIGINT NOT NULL, \
                  version BIGINT NOT NULL, \
                  INDEX `{index}` (expires_at)) ENGINE = InnoDB"
-            )
-            .into(),
-            insert: format!(
+            ))],
+            columns: sql(format!(
+                "SELECT CAST(COLUMN_NAME AS CHAR), \
+                 CAST(CONCAT(DATA_TYPE, IF(COLLATION_NAME IS NULL, '', \
+                 CONCAT(' collate ', COLLATION_NAME))) AS CHAR), \
+                 CAST(COLUMN_KEY = 'PRI' AS SIGNED) \
+                 FROM information_schema.COLUMNS \
+                 WHERE TABLE_SCHEMA = {schema} AND TABLE_NAME = '{table}' \
+                 ORDER BY ORDINAL_POSITION"
+            )),
+            // A table made by other means may lack the index, and MySQL has no
+            // `CREATE INDEX IF NOT EXISTS`.
+            has_expiry_index: Some(sql(format!(
+                "SELECT COUNT(*) FROM information_schema.STATISTICS \
+                 WHERE TABLE_SCHEMA = {schema} AND TABLE_NAME = '{table}' \
+                 AND COLUMN_NAME = 'expires_at' AND SEQ_IN_INDEX = 1"
+            ))),
+            create_index: sql(format!("CREATE INDEX `{index}` ON {t} (expires_at)")),
+            size_limit: Some(sql("SELECT CAST(@@max_allowed_packet AS SIGNED)".to_owned())),
+            // One statement, atomic: a new id is inserted; on a duplicate the row is locked
+            // and its expiry checked, an expired row replaced column by column (`expires_at`
+            // last, since later assignments see earlier ones). A live row is left as it is,
+            // and `LAST_INSERT_ID(expires_at)` marks that outcome: sqlx connects with
+            // CLIENT_FOUND_ROWS, under which "inserted" and "left unchanged" both count one
+            // affected row, but the OK packet's insert id is the marker (a live row's
+            // `expires_at` is later than now, so never 0) only when the live branch ran.
+            create: sql(format!(
                 "INSERT INTO {t} (id, data, created_at, expires_at, version) \
-                 VALUES (?, ?, ?, ?, ?)"
-            )
-            .into(),
-            replace_expired: format!(
-                "UPDATE {t} SET data = ?, created_at = ?, expires_at = ?, version = ? \
-                 WHERE id = ? AND expires_at <= ?"
-            )
-            .into(),
-            load: format!(
+                 VALUES (?, ?, ?, ?, ?) \
+                 ON DUPLICATE KEY UPDATE \
+                 data = IF(expires_at <= {NOW}, VALUES(data), data), \
+                 created_at = IF(expires_at <= {NOW}, VALUES(created_at), created_at), \
+                 version = IF(expires_at <= {NOW}, VALUES(version), version), \
+                 expires_at = IF(expires_at <= {NOW}, VALUES(expires_at), \
+                 LAST_INSERT_ID(expires_at))"
+            )),
+            load: sql(format!(
                 "SELECT data, created_at, expires_at, version FROM {t} \
-                 WHERE id = ? AND expires_at > ?"
-            )
-            .into(),
-            save: format!(
-                "UPDATE {t} SET data = ?, expires_at = ?, version = version + 1 \
-                 WHERE id = ? AND version = ? AND expires_at > ?"
-            )
-            .into(),
-            is_live: format!("SELECT 1 FROM {t} WHERE id = ? AND expires_at > ?").into(),
-            touch: format!("UPDATE {t} SET expires_at = ? WHERE id = ? AND expires_at > ?").into(),
-            delete: format!("DELETE FROM {t} WHERE id = ?").into(),
-            delete_expired: format!("DELETE FROM {t} WHERE expires_at <= ? LIMIT ?").into(),
+                 WHERE id = ? AND expires_at > {NOW}"
+            )),
+            // The server counts matched rows (CLIENT_FOUND_ROWS), so a save that changes no
+            // value still reports its row.
+            save: Save::ThenCheck {
+                update: sql(format!(
+                    "UPDATE {t} SET data = ?, expires_at = ?, version = ? \
+                     WHERE id = ? AND version = ? AND expires_at > {NOW}"
+                )),
+                is_live: sql(format!(
+                    "SELECT 1 FROM {t} WHERE id = ? AND expires_at > {NOW}"
+                )),
+            },
+            // Matched rows again: touching to the stored instant still reports the record.
+            touch: sql(format!(
+                "UPDATE {t} SET expires_at = ? WHERE id = ? AND expires_at > {NOW}"
+            )),
+            delete: sql(format!("DELETE FROM {t} WHERE id = ?")),
+            // In index order, so the batch is a range scan of the expiry index and two
+            // cleaners lock rows in the same order.
+            delete_expired: sql(format!(
+                "DELETE FROM {t} WHERE expires_at <= {NOW} ORDER BY expires_at LIMIT ?"
+            )),
         }
+    }
+
+    fn classify(error: &dyn DatabaseError) -> Class {
+        let Some(error) = error.try_downcast_ref::<MySqlDatabaseError>() else {
+            return Class::Other;
+        };
+        match error.number() {
+            // In autocommit, InnoDB rolls back the whole statement for both: nothing written.
+            DEADLOCK | LOCK_WAIT_TIMEOUT => Class::Contention,
+            DUPLICATE_INDEX => Class::IndexExists,
+            _ => Class::Other,
+        }
+    }
+
+    fn rows_affected(result: &MySqlQueryResult) -> u64 {
+        result.rows_affected()
+    }
+
+    fn created(result: &MySqlQueryResult) -> bool {
+        result.last_insert_id() == 0
     }
 }
 
-fn query(sql: &Arc<str>) -> sqlx::query::Query<'static, MySql, MySqlArguments> {
-    sqlx::query(AssertSqlSafe(Arc::clone(sql)))
-}
+store_traits!(MySql);
 
-impl MySqlStore {
+impl SqlStore<MySql> {
     /// A store on `pool`, keeping sessions in the table `sessions` of the connection's
     /// database, encoded with MessagePack, each operation bounded by
-    /// [`DEFAULT_TIMEOUT`](crate::DEFAULT_TIMEOUT).
+    /// [`DEFAULT_TIMEOUT`](session_core::DEFAULT_TIMEOUT).
     #[must_use]
     pub fn new(pool: MySqlPool) -> Self {
-        let name = TableName::default();
-        Self {
-            sql: Arc::new(Sql::new(&name)),
-            pool,
-            name,
-            settings: Settings::default(),
-        }
+        Self::with_pool(pool)
     }
 
     /// Connects a new pool to `url` (`mysql://user:password@host:port/database`, for MySQL
@@ -117,7 +175,7 @@ impl MySqlStore {
     ///
     /// [`Error::InvalidConfig`] if `url` is not a MySQL URL, [`Error::Backend`] if no
     /// connection can be made.
-    pub async fn connect(url: &str) -> Result<Self> {
+    pub async fn connect(url: &str) -> Result<MySqlStore> {
         let options: MySqlConnectOptions = url
             .parse()
             .map_err(|e| Error::invalid_config(format!("not a valid MySQL connection URL: {e}")))?;
@@ -127,180 +185,5 @@ impl MySqlStore {
             .await
             .map_err(|e| Error::backend("connect to MySQL", e))?;
         Ok(Self::new(pool))
-    }
-
-    /// Creates the table, with its index on the expiry column, if it does not exist. Safe to
-    /// run at every startup; the database named by [`MySqlStore::with_schema`], if any, must
-    /// exist.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::Backend`] if the statement fails (e.g. missing privileges).
-    pub async fn migrate(&self) -> Result<()> {
-        const WHAT: &str = "create the sessions table";
-        self.settings
-            .timed(WHAT, async {
-                query(&self.sql.create_table)
-                    .execute(&self.pool)
-                    .await
-                    .map_err(|e| Error::backend(WHAT, e))
-            })
-            .await?;
-        Ok(())
-    }
-}
-
-config_methods!(
-    MySqlStore,
-    MySqlPool,
-    "Qualifies the table with the database `schema` instead of the connection's database."
-);
-
-impl MySqlStore {
-    async fn create_inner(&self, record: &Record) -> Result<()> {
-        const WHAT: &str = "create a session";
-        let data = self.settings.codec.encode(&record.data)?;
-        let created_at = millis(record.created_at)?;
-        let expires_at = millis(record.expires_at)?;
-        let version = version_to_db(record.version)?;
-        let inserted = query(&self.sql.insert)
-            .bind(record.id.as_str())
-            .bind(data.as_slice())
-            .bind(created_at)
-            .bind(expires_at)
-            .bind(version)
-            .execute(&self.pool)
-            .await;
-        match inserted {
-            Ok(_) => Ok(()),
-            Err(sqlx::Error::Database(e)) if e.kind() == ErrorKind::UniqueViolation => {
-                // The id is taken. Replace the row only if it has expired: the update locks the
-                // row and re-checks its expiry, so of concurrent creates over one expired row
-                // exactly one matches. (The server counts matched rows, so a row that expired
-                // with these very values still counts as replaced.)
-                let replaced = query(&self.sql.replace_expired)
-                    .bind(data.as_slice())
-                    .bind(created_at)
-                    .bind(expires_at)
-                    .bind(version)
-                    .bind(record.id.as_str())
-                    .bind(now_millis()?)
-                    .execute(&self.pool)
-                    .await
-                    .map_err(|e| Error::backend(WHAT, e))?;
-                if replaced.rows_affected() == 0 {
-                    return Err(Error::AlreadyExists);
-                }
-                Ok(())
-            }
-            Err(e) => Err(Error::backend(WHAT, e)),
-        }
-    }
-
-    async fn save_inner(&self, record: &Record) -> Result<()> {
-        const WHAT: &str = "save a session";
-        let data = self.settings.codec.encode(&record.data)?;
-        let now = now_millis()?;
-        let saved = query(&self.sql.save)
-            .bind(data.as_slice())
-            .bind(millis(record.expires_at)?)
-            .bind(record.id.as_str())
-            .bind(version_to_db(record.version)?)
-            .bind(now)
-            .execute(&self.pool)
-            .await
-            .map_err(|e| Error::backend(WHAT, e))?;
-        if saved.rows_affected() > 0 {
-            return Ok(());
-        }
-        // Nothing matched: a live row means another version (someone saved first).
-        let live = query(&self.sql.is_live)
-            .bind(record.id.as_str())
-            .bind(now)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(|e| Error::backend(WHAT, e))?;
-        Err(if live.is_some() {
-            Error::Conflict
-        } else {
-            Error::NotFound
-        })
-    }
-}
-
-#[async_trait]
-impl Store for MySqlStore {
-    async fn create(&self, record: &Record) -> Result<()> {
-        self.settings
-            .timed("create a session", self.create_inner(record))
-            .await
-    }
-
-    async fn load(&self, id: &Id) -> Result<Option<Record>> {
-        const WHAT: &str = "load a session";
-        let statement = sqlx::query_as::<_, (Vec<u8>, i64, i64, i64)>(AssertSqlSafe(Arc::clone(
-            &self.sql.load,
-        )))
-        .bind(id.as_str())
-        .bind(now_millis()?);
-        let row = self
-            .settings
-            .run(WHAT, statement.fetch_optional(&self.pool))
-            .await?;
-        let Some((data, created_at, expires_at, version)) = row else {
-            return Ok(None);
-        };
-        Ok(Some(Record::from_parts(
-            id.clone(),
-            self.settings.codec.decode(Bytes::from(data))?,
-            instant(created_at)?,
-            instant(expires_at)?,
-            version_from_db(version)?,
-        )))
-    }
-
-    async fn save(&self, record: &Record) -> Result<()> {
-        self.settings
-            .timed("save a session", self.save_inner(record))
-            .await
-    }
-
-    async fn touch(&self, id: &Id, expires_at: OffsetDateTime) -> Result<bool> {
-        const WHAT: &str = "touch a session";
-        // The server counts matched rows (sqlx sets CLIENT_FOUND_ROWS), so touching to the
-        // stored instant still reports the record.
-        let statement = query(&self.sql.touch)
-            .bind(millis(expires_at)?)
-            .bind(id.as_str())
-            .bind(now_millis()?);
-        let done = self
-            .settings
-            .run(WHAT, statement.execute(&self.pool))
-            .await?;
-        Ok(done.rows_affected() > 0)
-    }
-
-    async fn delete(&self, id: &Id) -> Result<()> {
-        const WHAT: &str = "delete a session";
-        let statement = query(&self.sql.delete).bind(id.as_str());
-        self.settings
-            .run(WHAT, statement.execute(&self.pool))
-            .await?;
-        Ok(())
-    }
-}
-
-#[async_trait]
-impl ExpiredDeletion for MySqlStore {
-    async fn delete_expired_batch(&self, limit: u32) -> Result<u64> {
-        const WHAT: &str = "delete expired sessions";
-        let statement = query(&self.sql.delete_expired)
-            .bind(now_millis()?)
-            .bind(limit);
-        let done = self
-            .settings
-            .run(WHAT, statement.execute(&self.pool))
-            .await?;
-        Ok(done.rows_affected())
     }
 }

@@ -1,12 +1,14 @@
-//! `PostgresStore` against PostgreSQL in a container: the conformance suite, a server restart,
-//! time zones, cleanup, corrupt data, timeouts and configuration.
+//! `PostgresStore` against PostgreSQL in a container: the conformance suites (with MessagePack
+//! and JSON, skewed app clocks, cleanup, outages), a server restart, time zones, cleanup,
+//! corrupt data, contention, timeouts, the schema check and configuration.
 #![cfg(feature = "postgres")]
 
 mod common;
 
+use std::sync::Arc;
 use std::time::Duration;
 
-use session_core::{Error, Store};
+use session_core::{Clock, Error, Store};
 use session_sqlx::PostgresStore;
 use session_testcontainers::{self as containers, Container};
 use sqlx::Executor as _;
@@ -21,14 +23,60 @@ async fn setup() -> (PostgresStore, Container) {
     (store, server)
 }
 
+/// A second handle on the same table whose app clock is `clock`.
+fn with_clock(store: &PostgresStore, clock: Arc<dyn Clock>) -> PostgresStore {
+    store.clone().with_clock(clock)
+}
+
 mod conformance {
     session_conformance::store_tests!(super::setup);
+}
+
+mod json {
+    async fn setup() -> (session_sqlx::PostgresStore, super::Container) {
+        let (store, server) = super::setup().await;
+        (store.with_codec(session_core::Json), server)
+    }
+
+    session_conformance::store_tests!(setup);
+}
+
+mod skew {
+    session_conformance::skew_tests!(super::setup, super::with_clock);
+}
+
+mod cleanup {
+    /// A store on a fresh table of its own: the rules count what cleanup deletes.
+    async fn setup() -> (session_sqlx::PostgresStore, super::Container) {
+        let (store, server) = super::setup().await;
+        let store = store
+            .with_table(&super::common::random_table())
+            .expect("valid table name");
+        store.migrate().await.expect("migrate the fresh table");
+        (store, server)
+    }
+
+    session_conformance::cleanup_tests!(setup, super::with_clock);
+}
+
+mod outage {
+    async fn setup() -> (session_sqlx::PostgresStore, super::Container) {
+        let (store, server) = super::setup().await;
+        let store = store
+            .with_timeout(session_conformance::OUTAGE_TIMEOUT)
+            .expect("a valid timeout");
+        (store, server)
+    }
+
+    session_conformance::outage_tests!(setup);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_store_recovers_after_the_server_restarts() {
     let (store, server) = setup().await;
-    let store = store.with_timeout(Duration::from_secs(8));
+    let store = store
+        .with_timeout(Duration::from_secs(8))
+        .expect("a valid timeout");
     common::store_recovers_after_the_server_restarts(&store, server.stop(), server.start()).await;
 }
 
@@ -103,7 +151,9 @@ async fn cleanup_task_deletes_in_batches_and_survives_a_failing_round() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_blocked_operation_times_out_and_the_pool_recovers() {
     let (store, _server) = setup().await;
-    let store = store.with_timeout(Duration::from_millis(500));
+    let store = store
+        .with_timeout(Duration::from_millis(500))
+        .expect("a valid timeout");
     let record = common::live_record();
     store.create(&record).await.expect("create");
 
@@ -203,4 +253,257 @@ async fn touch_to_the_stored_instant_reports_the_record() {
 async fn create_over_an_identical_expired_row_succeeds() {
     let (store, _server) = setup().await;
     common::create_over_an_identical_expired_row_succeeds(&store).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn create_racing_delete_of_expired_row_never_reports_a_live_record() {
+    let (store, _server) = setup().await;
+    common::create_racing_delete_of_expired_row_never_reports_a_live_record(&store).await;
+}
+
+async fn execute(pool: &sqlx::PgPool, sql: &str) {
+    pool.execute(sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_owned())))
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {e}"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn migrate_reports_what_is_wrong_with_an_existing_table() {
+    let (store, _server) = setup().await;
+    let pool = store.pool().clone();
+    common::migrate_reports_what_is_wrong(
+        async |table| store.clone().with_table(table)?.migrate().await,
+        |sql| {
+            let pool = pool.clone();
+            async move { execute(&pool, &sql).await }
+        },
+        |table| {
+            let pool = pool.clone();
+            async move {
+                sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SELECT count(*) FROM {table}")))
+                    .fetch_one(&pool)
+                    .await
+                    .expect("count the rows")
+            }
+        },
+        &[
+            (
+                // connect-pg-simple's table.
+                "CREATE TABLE {table} (sid VARCHAR NOT NULL PRIMARY KEY, sess JSON NOT NULL, \
+                 expire TIMESTAMP(6) NOT NULL)",
+                &[
+                    "column `id` is missing",
+                    "column `data` is missing",
+                    "column `version` is missing",
+                ],
+            ),
+            (
+                "CREATE TABLE {table} (id TEXT PRIMARY KEY, data BYTEA NOT NULL, \
+                 created_at BIGINT NOT NULL, expires_at BIGINT NOT NULL)",
+                &["column `version` is missing"],
+            ),
+            (
+                "CREATE TABLE {table} (id TEXT PRIMARY KEY, data BYTEA NOT NULL, \
+                 created_at BIGINT NOT NULL, expires_at TIMESTAMPTZ NOT NULL, \
+                 version INTEGER NOT NULL)",
+                &[
+                    "column `expires_at` is `timestamp with time zone`, expected `bigint`",
+                    "column `version` is `integer`, expected `bigint`",
+                ],
+            ),
+            (
+                "CREATE TABLE {table} (id TEXT NOT NULL, data BYTEA NOT NULL, \
+                 created_at BIGINT NOT NULL, expires_at BIGINT NOT NULL, version BIGINT NOT NULL)",
+                &["there is no primary key, expected `id`"],
+            ),
+        ],
+    )
+    .await;
+
+    // A table made by hand with the documented layout is accepted, and gets its index.
+    let table = common::random_table();
+    execute(
+        &pool,
+        &format!(
+            "CREATE TABLE {table} (id TEXT PRIMARY KEY, data BYTEA NOT NULL, \
+             created_at BIGINT NOT NULL, expires_at BIGINT NOT NULL, version BIGINT NOT NULL)"
+        ),
+    )
+    .await;
+    let by_hand = store.clone().with_table(&table).expect("valid name");
+    by_hand.migrate().await.expect("migrate accepts the layout");
+    let index: Option<String> = sqlx::query_scalar(
+        "SELECT indexname::text FROM pg_indexes WHERE tablename = $1 AND indexdef LIKE '%(expires_at)'",
+    )
+    .bind(&table)
+    .fetch_optional(&pool)
+    .await
+    .expect("read the catalog");
+    assert_eq!(index, Some(format!("{table}_expires_at_idx")));
+    let record = common::live_record();
+    by_hand.create(&record).await.expect("create");
+    assert_eq!(by_hand.load(&record.id).await.expect("load"), Some(record));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wrongly_typed_columns_are_decode_errors() {
+    let (store, _server) = setup().await;
+    let pool = store.pool().clone();
+    // A table made by other means, without `migrate`'s check.
+    let table = common::random_table();
+    execute(
+        &pool,
+        &format!(
+            "CREATE TABLE {table} (id TEXT PRIMARY KEY, data BYTEA, created_at TEXT NOT NULL, \
+             expires_at BIGINT NOT NULL, version BIGINT NOT NULL)"
+        ),
+    )
+    .await;
+    let foreign = store.clone().with_table(&table).expect("valid name");
+    let insert = |data: Option<&'static [u8]>, created_at: &'static str| {
+        let pool = pool.clone();
+        let table = table.clone();
+        move |id: session_core::Id| async move {
+            sqlx::query(sqlx::AssertSqlSafe(format!(
+                "INSERT INTO {table} VALUES ($1, $2, $3, \
+                 (extract(epoch from now()) * 1000)::bigint + 3600000, 0)"
+            )))
+            .bind(id.as_str())
+            .bind(data)
+            .bind(created_at)
+            .execute(&pool)
+            .await
+            .expect("insert a row");
+        }
+    };
+    common::wrongly_typed_row_is_a_decode_error(
+        &foreign,
+        "text in created_at",
+        insert(Some(b"\x81\xa1v\x01"), "yesterday"),
+    )
+    .await;
+    common::wrongly_typed_row_is_a_decode_error(&foreign, "NULL data", insert(None, "0")).await;
+}
+
+/// Under REPEATABLE READ a statement whose row another transaction changed meanwhile fails with
+/// a serialization failure (40001); the store tries again, on a fresh snapshot.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serialization_failures_are_retried() {
+    let (store, server) = setup().await;
+    let pool = PgPoolOptions::new()
+        .after_connect(|connection, _| {
+            Box::pin(async move {
+                connection
+                    .execute("SET default_transaction_isolation = 'repeatable read'")
+                    .await
+                    .map(drop)
+            })
+        })
+        .connect(server.url())
+        .await
+        .expect("connect");
+    let repeatable = PostgresStore::new(pool);
+    let record = common::live_record();
+    store.create(&record).await.expect("create");
+
+    for operation in ["touch", "save"] {
+        let mut blocker = store.pool().begin().await.expect("begin");
+        sqlx::query("UPDATE sessions SET expires_at = expires_at + 1 WHERE id = $1")
+            .bind(record.id.as_str())
+            .execute(&mut *blocker)
+            .await
+            .expect("change the row");
+        let current = store.load(&record.id).await.expect("load").expect("live");
+        let waiting = {
+            let repeatable = repeatable.clone();
+            let current = current.clone();
+            tokio::spawn(async move {
+                match operation {
+                    "touch" => repeatable
+                        .touch(&current.id, current.expires_at)
+                        .await
+                        .map(|found| assert!(found, "touch finds the live record")),
+                    _ => repeatable.save(&current).await,
+                }
+            })
+        };
+        // The store's statement waits for the row lock before the blocker commits.
+        common::within_a_minute("the statement waiting for the row lock", async {
+            loop {
+                let waiting: i64 = sqlx::query_scalar(
+                    "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'",
+                )
+                .fetch_one(store.pool())
+                .await
+                .expect("read pg_stat_activity");
+                if waiting > 0 {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        })
+        .await;
+        blocker.commit().await.expect("commit the change");
+        waiting
+            .await
+            .expect("the operation's task")
+            .unwrap_or_else(|e| panic!("{operation} after a serialization failure: {e:?}"));
+    }
+    let loaded = store.load(&record.id).await.expect("load").expect("live");
+    assert_eq!(
+        loaded.version,
+        record.version + 1,
+        "the save was applied once"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_zero_timeout_is_refused() {
+    let pool = sqlx::PgPool::connect_lazy("postgres://localhost/db").expect("a lazy pool");
+    let store = PostgresStore::new(pool);
+    assert!(matches!(
+        store.with_timeout(Duration::ZERO),
+        Err(Error::InvalidConfig(_))
+    ));
+}
+
+/// A pool whose connections find `statement_timestamp()` in `schema` (a function shifted from
+/// the real one) before `pg_catalog`'s.
+async fn pool_with_clock(url: &str, schema: &'static str) -> sqlx::PgPool {
+    PgPoolOptions::new()
+        .after_connect(move |connection, _| {
+            Box::pin(async move {
+                connection
+                    .execute(sqlx::AssertSqlSafe(format!(
+                        "SET search_path = {schema}, public, pg_catalog"
+                    )))
+                    .await
+                    .map(drop)
+            })
+        })
+        .connect(url)
+        .await
+        .expect("connect")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_database_clock_decides_expiry() {
+    let (store, server) = setup().await;
+    for (schema, shift) in [
+        ("ahead", "+ interval '1 day'"),
+        ("behind", "- interval '1 day'"),
+    ] {
+        execute(
+            store.pool(),
+            &format!(
+                "CREATE SCHEMA {schema}; \
+                 CREATE FUNCTION {schema}.statement_timestamp() RETURNS timestamptz \
+                 LANGUAGE sql STABLE AS $$ SELECT pg_catalog.statement_timestamp() {shift} $$"
+            ),
+        )
+        .await;
+    }
+    let ahead = PostgresStore::new(pool_with_clock(server.url(), "ahead").await);
+    let behind = PostgresStore::new(pool_with_clock(server.url(), "behind").await);
+    common::the_database_clock_decides_expiry(&store, &ahead, &behind).await;
 }

@@ -1,12 +1,14 @@
-//! `SqliteStore`: the conformance suite on a file and in memory, persistence across a restart,
-//! cleanup, corrupt data, timeouts and configuration.
+//! `SqliteStore`: the conformance suites on a file and in memory (with MessagePack and JSON,
+//! skewed app clocks, cleanup), persistence across a restart, cleanup, corrupt data, locks held
+//! by other connections, timeouts, the schema check and configuration.
 #![cfg(feature = "sqlite")]
 
 mod common;
 
+use std::sync::Arc;
 use std::time::Duration;
 
-use session_core::{Error, ExpiredDeletion, Json, Store};
+use session_core::{Clock, Error, ExpiredDeletion, Json, Store};
 use session_sqlx::SqliteStore;
 use sqlx::sqlite::SqlitePoolOptions;
 use tempfile::TempDir;
@@ -34,6 +36,47 @@ mod file {
     }
 
     session_conformance::store_tests!(setup);
+}
+
+/// A second handle on the same database whose app clock is `clock`.
+fn with_clock(store: &SqliteStore, clock: Arc<dyn Clock>) -> SqliteStore {
+    store.clone().with_clock(clock)
+}
+
+mod json {
+    async fn setup() -> (session_sqlx::SqliteStore, tempfile::TempDir) {
+        let dir = super::temp_dir();
+        (
+            super::file_store(&dir).await.with_codec(session_core::Json),
+            dir,
+        )
+    }
+
+    session_conformance::store_tests!(setup);
+}
+
+mod skew {
+    async fn setup() -> (session_sqlx::SqliteStore, tempfile::TempDir) {
+        let dir = super::temp_dir();
+        (super::file_store(&dir).await, dir)
+    }
+
+    session_conformance::skew_tests!(setup, super::with_clock);
+}
+
+mod cleanup {
+    /// A store on a fresh table of its own: the rules count what cleanup deletes.
+    async fn setup() -> (session_sqlx::SqliteStore, tempfile::TempDir) {
+        let dir = super::temp_dir();
+        let store = super::file_store(&dir)
+            .await
+            .with_table(&super::common::random_table())
+            .expect("valid table name");
+        store.migrate().await.expect("migrate the fresh table");
+        (store, dir)
+    }
+
+    session_conformance::cleanup_tests!(setup, super::with_clock);
 }
 
 mod memory {
@@ -234,7 +277,9 @@ async fn operations_are_bounded_by_the_store_timeout() {
         .connect(&file_url(&dir))
         .await
         .expect("open");
-    let store = SqliteStore::new(pool.clone()).with_timeout(Duration::from_millis(200));
+    let store = SqliteStore::new(pool.clone())
+        .with_timeout(Duration::from_millis(200))
+        .expect("a valid timeout");
     let held = pool.acquire().await.expect("take the only connection");
     let error = common::within_a_minute(
         "create on a busy pool",
@@ -269,4 +314,154 @@ async fn create_over_an_identical_expired_row_succeeds() {
     let dir = temp_dir();
     let store = file_store(&dir).await;
     common::create_over_an_identical_expired_row_succeeds(&store).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn create_racing_delete_of_expired_row_never_reports_a_live_record() {
+    let dir = temp_dir();
+    let store = file_store(&dir).await;
+    common::create_racing_delete_of_expired_row_never_reports_a_live_record(&store).await;
+}
+
+async fn execute(pool: &sqlx::SqlitePool, sql: &str) {
+    sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_owned()))
+        .execute(pool)
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {e}"));
+}
+
+#[tokio::test]
+async fn migrate_reports_what_is_wrong_with_an_existing_table() {
+    let dir = temp_dir();
+    let store = file_store(&dir).await;
+    let pool = store.pool().clone();
+    common::migrate_reports_what_is_wrong(
+        async |table| store.clone().with_table(table)?.migrate().await,
+        |sql| {
+            let pool = pool.clone();
+            async move { execute(&pool, &sql).await }
+        },
+        |table| {
+            let pool = pool.clone();
+            async move {
+                sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SELECT count(*) FROM {table}")))
+                    .fetch_one(&pool)
+                    .await
+                    .expect("count the rows")
+            }
+        },
+        &[
+            (
+                // connect-sqlite3's table.
+                "CREATE TABLE {table} (sid PRIMARY KEY, expired, sess)",
+                &["column `id` is missing", "column `expires_at` is missing"],
+            ),
+            (
+                "CREATE TABLE {table} (id TEXT PRIMARY KEY, data BLOB NOT NULL, \
+                 created_at INTEGER NOT NULL, expires_at INTEGER NOT NULL)",
+                &["column `version` is missing"],
+            ),
+            (
+                "CREATE TABLE {table} (id TEXT PRIMARY KEY, data TEXT NOT NULL, \
+                 created_at INTEGER NOT NULL, expires_at DATETIME NOT NULL, \
+                 version INTEGER NOT NULL)",
+                &[
+                    "column `data` is `text`, expected `blob`",
+                    "column `expires_at` is `datetime`, expected `integer`",
+                ],
+            ),
+            (
+                "CREATE TABLE {table} (id TEXT NOT NULL, data BLOB NOT NULL, \
+                 created_at INTEGER NOT NULL, expires_at INTEGER NOT NULL, \
+                 version INTEGER NOT NULL)",
+                &["there is no primary key, expected `id`"],
+            ),
+        ],
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn wrongly_typed_columns_are_decode_errors() {
+    let dir = temp_dir();
+    let store = file_store(&dir).await;
+    let pool = store.pool().clone();
+    // SQLite keeps whatever is stored; a column holding the wrong type does not decode.
+    let put = |sql: &'static str| {
+        let pool = pool.clone();
+        move |id: session_core::Id| async move {
+            sqlx::query(sql)
+                .bind(id.as_str())
+                .execute(&pool)
+                .await
+                .expect("insert a row");
+        }
+    };
+    common::wrongly_typed_row_is_a_decode_error(
+        &store,
+        "text in created_at",
+        put("INSERT INTO sessions VALUES (?1, x'80', 'yesterday', 9000000000000, 0)"),
+    )
+    .await;
+    common::wrongly_typed_row_is_a_decode_error(
+        &store,
+        "text in version",
+        put("INSERT INTO sessions VALUES (?1, x'80', 0, 9000000000000, 'first')"),
+    )
+    .await;
+    common::wrongly_typed_row_is_a_decode_error(
+        &store,
+        "a real number in expires_at",
+        put("INSERT INTO sessions VALUES (?1, x'80', 0, 9000000000000.5, 0)"),
+    )
+    .await;
+}
+
+/// A write lock held by another connection makes SQLite answer `SQLITE_BUSY` once the
+/// connection's busy timeout passes (zero here): the store tries again a few times and then
+/// reports `Contention`, having written nothing.
+#[tokio::test]
+async fn a_write_lock_held_elsewhere_is_contention() {
+    let dir = temp_dir();
+    file_store(&dir).await.pool().close().await;
+    let options: sqlx::sqlite::SqliteConnectOptions = file_url(&dir).parse().expect("URL");
+    let pool = SqlitePoolOptions::new()
+        .connect_with(options.busy_timeout(Duration::ZERO))
+        .await
+        .expect("open");
+    let store = SqliteStore::new(pool.clone());
+    let mut holder = pool.acquire().await.expect("a second connection");
+    execute_on(&mut holder, "BEGIN IMMEDIATE").await;
+    let record = common::live_record();
+    match store.create(&record).await {
+        Err(Error::Contention { operation, .. }) => assert_eq!(operation, "create a session"),
+        other => panic!("create while another connection writes returned {other:?}"),
+    }
+    execute_on(&mut holder, "COMMIT").await;
+    store
+        .create(&record)
+        .await
+        .expect("create once the lock is released");
+    assert!(store.load(&record.id).await.expect("load").is_some());
+}
+
+async fn execute_on(connection: &mut sqlx::SqliteConnection, sql: &'static str) {
+    sqlx::raw_sql(sql)
+        .execute(connection)
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {e}"));
+}
+
+#[tokio::test]
+async fn a_zero_timeout_is_refused() {
+    let store = SqliteStore::connect("sqlite::memory:").await.expect("open");
+    assert!(matches!(
+        store.clone().with_timeout(Duration::ZERO),
+        Err(Error::InvalidConfig(_))
+    ));
+    assert_eq!(
+        store.timeout(),
+        session_core::DEFAULT_TIMEOUT,
+        "the default time limit"
+    );
 }

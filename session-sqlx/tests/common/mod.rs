@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 
 use std::future::Future;
+use std::hash::BuildHasher;
 use std::sync::{Arc, Mutex};
 use std::time::Duration as StdDuration;
 
@@ -17,6 +18,14 @@ pub(crate) fn live_record() -> Record {
         .insert("user", "ada")
         .expect("encode a test value");
     record
+}
+
+/// A table name no other test uses: `sessions_` and 16 random hex digits.
+pub(crate) fn random_table() -> String {
+    format!(
+        "sessions_{:016x}",
+        std::hash::RandomState::new().hash_one(Id::random().as_str())
+    )
 }
 
 /// A record that expired a minute ago.
@@ -316,4 +325,202 @@ pub(crate) async fn create_over_an_identical_expired_row_succeeds<S: Store>(stor
         Err(Error::AlreadyExists) => {}
         other => panic!("create over the live record returned {other:?}, expected AlreadyExists"),
     }
+}
+
+/// `create` over an *expired* row never reports `AlreadyExists` while a `delete` of that row
+/// runs concurrently: at no moment was there a live record with that id. (A `create` that
+/// first tries an `INSERT` and, on a duplicate, a second statement that replaces an expired
+/// row, finds nothing to replace when the delete slips in between.)
+pub(crate) async fn create_racing_delete_of_expired_row_never_reports_a_live_record<S>(store: &S)
+where
+    S: Store,
+{
+    const ROUNDS: usize = 300;
+    let mut wrong = Vec::new();
+    for round in 0..ROUNDS {
+        let expired = expired_record();
+        store
+            .create(&expired)
+            .await
+            .expect("create an expired record");
+        let mut live = live_record();
+        live.id = expired.id.clone();
+        let (created, deleted) = tokio::join!(store.create(&live), store.delete(&expired.id));
+        deleted.expect("delete");
+        if let Err(e) = created {
+            wrong.push(format!("round {round}: {e:?}"));
+        }
+    }
+    assert!(
+        wrong.is_empty(),
+        "create over an expired row racing its delete failed in {} of {ROUNDS} rounds: {:?}",
+        wrong.len(),
+        wrong
+    );
+}
+
+/// `migrate` on a table that exists with another layout fails with `InvalidConfig` naming the
+/// problem, and leaves the table as it was. Each case is the DDL of a table (with `{table}` for
+/// its name) and the phrases the error must contain; `migrate` runs a store's `migrate` on
+/// the named table, `execute` runs SQL on the store's database, `rows` counts a table's rows.
+pub(crate) async fn migrate_reports_what_is_wrong<E, EF, R, RF>(
+    migrate: impl AsyncFn(&str) -> Result<()>,
+    execute: E,
+    rows: R,
+    cases: &[(&str, &[&str])],
+) where
+    E: Fn(String) -> EF,
+    EF: Future<Output = ()>,
+    R: Fn(String) -> RF,
+    RF: Future<Output = i64>,
+{
+    for (ddl, phrases) in cases {
+        let table = random_table();
+        execute(ddl.replace("{table}", &table)).await;
+        match migrate(&table).await {
+            Err(Error::InvalidConfig(message)) => {
+                for phrase in *phrases {
+                    assert!(
+                        message.contains(phrase),
+                        "migrate over `{ddl}`: the error must say {phrase:?}, it says: {message}"
+                    );
+                }
+                assert!(
+                    message.contains(&table),
+                    "the error names the table: {message}"
+                );
+            }
+            other => panic!("migrate over `{ddl}` returned {other:?}, expected InvalidConfig"),
+        }
+        assert_eq!(
+            rows(table.clone()).await,
+            0,
+            "the foreign table `{table}` is still there, untouched"
+        );
+    }
+}
+
+/// `load` of a row with a column of the wrong type is `Error::Decode`; `corrupt` puts such a
+/// row (id given) in place.
+pub(crate) async fn wrongly_typed_row_is_a_decode_error<S, F, Fut>(
+    store: &S,
+    what: &str,
+    corrupt: F,
+) where
+    S: Store,
+    F: FnOnce(Id) -> Fut,
+    Fut: Future<Output = ()>,
+{
+    let id = Id::random();
+    corrupt(id.clone()).await;
+    match store.load(&id).await {
+        Err(Error::Decode(_)) => {}
+        other => panic!("load of a row with {what} returned {other:?}, expected Err(Decode)"),
+    }
+}
+
+/// A record whose data alone encodes to about `bytes` bytes.
+pub(crate) fn record_of_size(bytes: usize) -> Record {
+    let mut record = live_record();
+    record
+        .data
+        .insert("blob", &"x".repeat(bytes))
+        .expect("encode a large value");
+    record
+}
+
+/// A record too large for the database is `TooLarge` before any round trip, on `create` and
+/// `save`, and nothing is written; one within `limit` is stored.
+pub(crate) async fn records_over_the_size_limit_are_too_large<S: Store>(store: &S, limit: usize) {
+    let small = record_of_size(limit / 2);
+    store.create(&small).await.expect("create within the limit");
+    let loaded = store.load(&small.id).await.expect("load").expect("live");
+    assert_eq!(loaded.data, small.data, "the record within the limit");
+
+    let big = record_of_size(limit + limit / 2);
+    match store.create(&big).await {
+        Err(Error::TooLarge { size, limit: l }) => {
+            assert!(size > limit, "size {size} is the encoded size");
+            assert!(l <= limit, "limit {l} is at most the server's {limit}");
+        }
+        other => panic!(
+            "create of {} bytes returned {other:?}, expected TooLarge",
+            limit * 3 / 2
+        ),
+    }
+    assert!(
+        store.load(&big.id).await.expect("load").is_none(),
+        "nothing was written"
+    );
+    let mut grown = loaded.clone();
+    grown.data = big.data.clone();
+    match store.save(&grown).await {
+        Err(Error::TooLarge { .. }) => {}
+        other => panic!("save of a too large record returned {other:?}, expected TooLarge"),
+    }
+    let after = store.load(&small.id).await.expect("load").expect("live");
+    assert_eq!(
+        after.version, loaded.version,
+        "the failed save wrote nothing"
+    );
+    // The connection is still usable: the record was refused before it was sent.
+    store.save(&loaded).await.expect("save within the limit");
+}
+
+/// The database's clock decides every expiry, not the host's: `db_ahead` and `db_behind` are
+/// handles on `host`'s table whose **database sessions** run a day ahead and a day behind
+/// (the app's clock is right everywhere).
+pub(crate) async fn the_database_clock_decides_expiry<S: Store + ExpiredDeletion>(
+    host: &S,
+    db_ahead: &S,
+    db_behind: &S,
+) {
+    // Live for another hour by the host's clock; long expired for the database ahead.
+    let live = live_record();
+    host.create(&live).await.expect("create");
+    assert!(
+        db_ahead.load(&live.id).await.expect("load").is_none(),
+        "the database a day ahead says the record has expired"
+    );
+    assert!(
+        !db_ahead
+            .touch(&live.id, live.expires_at)
+            .await
+            .expect("touch"),
+        "touch on the database a day ahead finds no live record"
+    );
+    assert!(
+        matches!(db_ahead.save(&live).await, Err(Error::NotFound)),
+        "save on the database a day ahead finds no live record"
+    );
+    // Expired a minute ago by the host's clock; live for the database behind.
+    let expired = expired_record();
+    host.create(&expired)
+        .await
+        .expect("create an expired record");
+    let loaded = db_behind
+        .load(&expired.id)
+        .await
+        .expect("load")
+        .expect("the database a day behind says the record is live");
+    assert_eq!(loaded.version, expired.version);
+    assert!(
+        matches!(db_behind.create(&expired).await, Err(Error::AlreadyExists)),
+        "create on the database a day behind meets a live record"
+    );
+    assert_eq!(
+        db_behind.delete_expired().await.expect("cleanup"),
+        0,
+        "cleanup on the database a day behind deletes nothing"
+    );
+    assert_eq!(
+        db_ahead.delete_expired().await.expect("cleanup"),
+        2,
+        "cleanup on the database a day ahead deletes both records"
+    );
+    let mut again = live_record();
+    again.id = live.id.clone();
+    host.create(&again)
+        .await
+        .expect("the id is free once cleanup removed the row");
 }
