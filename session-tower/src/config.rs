@@ -12,6 +12,11 @@ use crate::locks::SaveLocks;
 use crate::proxy::TrustedProxies;
 
 /// The shortest signing key accepted: 32 bytes, the size of the HMAC-SHA256 output.
+///
+/// One cookie gives anyone the id and its tag, so a key can be searched for offline, as fast as
+/// a machine computes HMACs, without ever asking the server: a key must be secret randomness
+/// that no such search can reach. [`Builder::express_compatible`] accepts the shorter secrets
+/// Express apps use, since it must share theirs.
 pub const MIN_KEY_LEN: usize = 32;
 
 /// How many times a save that hit a concurrent save is retried (reload, re-apply, save).
@@ -43,6 +48,8 @@ pub(crate) struct Config {
     pub(crate) trusted_proxies: TrustedProxies,
     pub(crate) attributes: Attributes,
     pub(crate) save_locks: SaveLocks,
+    /// express-session's cookie and stored `cookie` object ([`Builder::express_compatible`]).
+    pub(crate) express: bool,
 }
 
 impl std::fmt::Debug for Config {
@@ -61,6 +68,7 @@ impl std::fmt::Debug for Config {
             .field("secure", &self.secure)
             .field("trusted_proxies", &self.trusted_proxies)
             .field("attributes", &self.attributes)
+            .field("express", &self.express)
             .finish_non_exhaustive()
     }
 }
@@ -115,6 +123,21 @@ impl Config {
         });
         Some(Duration::seconds(remaining.whole_seconds().max(0)))
     }
+
+    /// When the cookie expires in the browser, as express-session writes it (`Expires`, and
+    /// the stored `cookie.expires`): now plus `max_age`, never past the absolute deadline.
+    pub(crate) fn cookie_expires(
+        &self,
+        max_age: Option<Duration>,
+        created_at: OffsetDateTime,
+        now: OffsetDateTime,
+    ) -> Option<OffsetDateTime> {
+        let expires = now.saturating_add(max_age?);
+        Some(
+            self.absolute_deadline(created_at)
+                .map_or(expires, |deadline| expires.min(deadline)),
+        )
+    }
 }
 
 /// Builds a [`SessionLayer`]; every setting is checked by [`Builder::build`].
@@ -143,6 +166,7 @@ pub struct Builder {
     idle_timeout: Option<Duration>,
     absolute_timeout: Option<Duration>,
     error_status: StatusCode,
+    express: bool,
 }
 
 impl std::fmt::Debug for Builder {
@@ -167,6 +191,7 @@ impl std::fmt::Debug for Builder {
             .field("idle_timeout", &self.idle_timeout)
             .field("absolute_timeout", &self.absolute_timeout)
             .field("error_status", &self.error_status)
+            .field("express", &self.express)
             .finish_non_exhaustive()
     }
 }
@@ -174,6 +199,8 @@ impl std::fmt::Debug for Builder {
 impl Builder {
     /// The default cookie name.
     pub const DEFAULT_NAME: &'static str = "sid";
+    /// express-session's cookie name, the default of [`Builder::express_compatible`].
+    pub const EXPRESS_NAME: &'static str = "connect.sid";
     /// The default idle timeout: one day, express-session's default store lifetime.
     pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::days(1);
     /// The default absolute timeout: 30 days, however active the session.
@@ -200,6 +227,7 @@ impl Builder {
             idle_timeout: Some(Self::DEFAULT_IDLE_TIMEOUT),
             absolute_timeout: Some(Self::DEFAULT_ABSOLUTE_TIMEOUT),
             error_status: StatusCode::INTERNAL_SERVER_ERROR,
+            express: false,
         }
     }
 
@@ -214,6 +242,39 @@ impl Builder {
     /// its session is used, answered with a cookie signed with the first key.
     pub fn with_signing_keys<K: AsRef<[u8]>>(mut self, keys: impl IntoIterator<Item = K>) -> Self {
         self.keys = keys.into_iter().map(|k| k.as_ref().to_vec()).collect();
+        self
+    }
+
+    /// Shares sessions with an Express app running `express-session` beside this one: its
+    /// cookie, its secrets and its stored form, so that a visitor logged in on either app is
+    /// logged in on both. Pair it with the store's Express-compatible layout (e.g.
+    /// `RedisStore::express_compatible()`, for connect-redis) and the Express app's settings.
+    ///
+    /// - `secrets` are the Express app's `secret` option, in its order: the first signs, all
+    ///   verify, so they rotate as there. **Any length is accepted** (each must be non-empty),
+    ///   because the point is to share the Express app's; a secret shorter than
+    ///   [`MIN_KEY_LEN`] bytes is logged as a warning at build, since one cookie is enough to
+    ///   search for it offline. Replace a short secret by putting a long random one first in
+    ///   both apps.
+    /// - The cookie is named [`Builder::EXPRESS_NAME`] (`connect.sid`; [`Builder::with_name`]
+    ///   after this changes it, as express-session's `name`). `Set-Cookie` is written as
+    ///   Express writes it: its attribute order, and `Expires` (now + `Max-Age`) instead of
+    ///   `Max-Age`; a cleared cookie has an `Expires` in 1970, as Express's `clearCookie`.
+    /// - The session's `cookie` object (the reserved key, [`RESERVED_KEY`](crate::RESERVED_KEY))
+    ///   is stored in express-session's shape at every write: `originalMaxAge`, `expires`,
+    ///   `secure`, `httpOnly`, `domain`, `path`, `sameSite`, `partitioned`, `priority`, so the
+    ///   Express app finds a valid cookie, and sends its own `Set-Cookie` with these settings.
+    ///
+    /// The other settings keep their defaults here, which are not all Express's; set them as
+    /// the Express app sets its own (see the crate documentation, *Sharing sessions with an
+    /// Express app*, for the table, the differences and what is not shared).
+    pub fn express_compatible<K: AsRef<[u8]>>(
+        mut self,
+        secrets: impl IntoIterator<Item = K>,
+    ) -> Self {
+        self.keys = secrets.into_iter().map(|k| k.as_ref().to_vec()).collect();
+        self.name = Self::EXPRESS_NAME.to_owned();
+        self.express = true;
         self
     }
 
@@ -370,7 +431,8 @@ impl Builder {
     /// # Errors
     ///
     /// [`Error::InvalidConfig`] saying which setting is wrong: no signing key, a key shorter
-    /// than [`MIN_KEY_LEN`] bytes, a cookie name, path or domain that cannot appear in a
+    /// than [`MIN_KEY_LEN`] bytes (with [`Builder::express_compatible`]: an empty secret), a
+    /// cookie name, path or domain that cannot appear in a
     /// cookie, `SameSite=None` or `Partitioned` without `Secure` always on, a
     /// `__Host-`/`__Secure-` name whose rules the other settings break, a trusted proxy that is
     /// not an address or network (or trusted proxies without `with_secure_auto`), a zero or
@@ -382,17 +444,7 @@ impl Builder {
                 "a signing key is required (with_signing_key)",
             ));
         }
-        if let Some((i, key)) = self
-            .keys
-            .iter()
-            .enumerate()
-            .find(|(_, k)| k.len() < MIN_KEY_LEN)
-        {
-            return Err(Error::invalid_config(format!(
-                "signing key {i} is {} bytes long; at least {MIN_KEY_LEN} bytes of secret randomness are required",
-                key.len()
-            )));
-        }
+        self.check_keys()?;
         validate_name(&self.name)?;
         validate_attribute("path", &self.path)?;
         if !self.path.starts_with('/') {
@@ -465,6 +517,7 @@ impl Builder {
             same_site: self.same_site,
             partitioned: self.partitioned,
             priority: self.priority,
+            express: self.express,
         };
         Ok(SessionLayer::from_config(Config {
             store: self.store,
@@ -482,7 +535,33 @@ impl Builder {
             trusted_proxies,
             attributes,
             save_locks: SaveLocks::default(),
+            express: self.express,
         }))
+    }
+
+    /// Keys of at least [`MIN_KEY_LEN`] bytes; in Express-compatible mode, any non-empty
+    /// secret, with a warning for a short one.
+    fn check_keys(&self) -> Result<(), Error> {
+        for (i, key) in self.keys.iter().enumerate() {
+            if self.express && key.is_empty() {
+                return Err(Error::invalid_config(format!(
+                    "secret {i} is empty (express-session refuses an empty secret too)"
+                )));
+            }
+            if self.express && key.len() < MIN_KEY_LEN {
+                tracing::warn!(
+                    "secret {i} is {} bytes long: one cookie is enough to search for a short secret offline; \
+                     put a random secret of at least {MIN_KEY_LEN} bytes first in both apps",
+                    key.len()
+                );
+            } else if key.len() < MIN_KEY_LEN {
+                return Err(Error::invalid_config(format!(
+                    "signing key {i} is {} bytes long; at least {MIN_KEY_LEN} bytes of secret randomness are required",
+                    key.len()
+                )));
+            }
+        }
+        Ok(())
     }
 }
 

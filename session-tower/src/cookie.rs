@@ -4,7 +4,10 @@
 //! read each other's cookies: `s:` + id + `.` + signature, URL-encoded, where the signature is
 //! HMAC-SHA256(key, id) in standard base64 without padding (43 characters).
 //!
-//! The `cookie` crate formats `Set-Cookie` with its attributes. Written by hand:
+//! The `cookie` crate formats `Set-Cookie` with its attributes, except in Express-compatible
+//! mode, where `Set-Cookie` is written as Express writes it: its attribute order (the crate's
+//! is fixed and differs) and `Expires` without `Max-Age` (the date by `httpdate`). Also written
+//! by hand:
 //!
 //! - express's signature: no crate signs in express's format (the `cookie` crate's signed jar
 //!   uses its own), and the value is escaped exactly as express's `encodeURIComponent` does
@@ -280,6 +283,23 @@ impl SameSite {
             Self::None => cookie::SameSite::None,
         }
     }
+
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Strict => "Strict",
+            Self::Lax => "Lax",
+            Self::None => "None",
+        }
+    }
+
+    /// As express-session's `cookie.sameSite` option holds it.
+    pub(crate) fn express_name(self) -> &'static str {
+        match self {
+            Self::Strict => "strict",
+            Self::Lax => "lax",
+            Self::None => "none",
+        }
+    }
 }
 
 /// The `Priority` attribute of the session cookie (a Chromium extension, also set by
@@ -301,6 +321,15 @@ impl Priority {
             Self::Low => "Low",
             Self::Medium => "Medium",
             Self::High => "High",
+        }
+    }
+
+    /// As express-session's `cookie.priority` option holds it.
+    pub(crate) fn express_name(self) -> &'static str {
+        match self {
+            Self::Low => "low",
+            Self::Medium => "medium",
+            Self::High => "high",
         }
     }
 }
@@ -337,6 +366,8 @@ pub(crate) struct Attributes {
     pub(crate) same_site: Option<SameSite>,
     pub(crate) partitioned: bool,
     pub(crate) priority: Option<Priority>,
+    /// `Set-Cookie` as Express writes it ([`Attributes::set_expires`]).
+    pub(crate) express: bool,
 }
 
 impl Attributes {
@@ -379,9 +410,55 @@ impl Attributes {
         self.header(&cookie)
     }
 
-    /// `Set-Cookie` that makes the browser drop the cookie (`Max-Age=0` and an `Expires` in
-    /// the past, as express-session's `clearCookie`).
+    /// `Set-Cookie` carrying `value` (already escaped) as Express writes it: attributes in the
+    /// order of the `cookie` package express-session uses (Domain, Path, Expires, HttpOnly,
+    /// Secure, Partitioned, Priority, SameSite), `Expires` as JavaScript's `toUTCString`
+    /// (whole seconds, `GMT`), no `Max-Age`; no `Expires` for a browser-session cookie.
+    pub(crate) fn set_expires(
+        &self,
+        name: &str,
+        value: &str,
+        expires: Option<OffsetDateTime>,
+        secure: bool,
+    ) -> Option<HeaderValue> {
+        use std::fmt::Write as _;
+        let mut out = String::with_capacity(160);
+        // Writing to a String cannot fail.
+        let _ = write!(out, "{name}={value}");
+        if let Some(domain) = &self.domain {
+            let _ = write!(out, "; Domain={domain}");
+        }
+        let _ = write!(out, "; Path={}", self.path);
+        if let Some(expires) = expires {
+            // Before 1970 only for a cookie being cleared; httpdate starts there.
+            let at = std::time::SystemTime::from(expires.max(OffsetDateTime::UNIX_EPOCH));
+            let _ = write!(out, "; Expires={}", httpdate::fmt_http_date(at));
+        }
+        if self.http_only {
+            out.push_str("; HttpOnly");
+        }
+        if secure {
+            out.push_str("; Secure");
+        }
+        if self.partitioned {
+            out.push_str("; Partitioned");
+        }
+        if let Some(priority) = self.priority {
+            let _ = write!(out, "; Priority={}", priority.as_str());
+        }
+        if let Some(same_site) = self.same_site {
+            let _ = write!(out, "; SameSite={}", same_site.as_str());
+        }
+        HeaderValue::try_from(out).ok()
+    }
+
+    /// `Set-Cookie` that makes the browser drop the cookie: `Max-Age=0` and an `Expires` in
+    /// the past, or in Express-compatible mode exactly what Express's `clearCookie` sends (an
+    /// `Expires` in 1970, no `Max-Age`).
     pub(crate) fn clear(&self, name: &str, secure: bool) -> Option<HeaderValue> {
+        if self.express {
+            return self.set_expires(name, "", Some(OffsetDateTime::UNIX_EPOCH), secure);
+        }
         let mut cookie = self.build(name, "", secure);
         cookie.set_max_age(Duration::ZERO);
         cookie.set_expires(OffsetDateTime::UNIX_EPOCH);
@@ -598,6 +675,7 @@ mod tests {
             same_site: Some(SameSite::Lax),
             partitioned: false,
             priority: None,
+            express: false,
         }
     }
 
@@ -641,6 +719,75 @@ mod tests {
                 "Path=/app",
                 "SameSite=Lax"
             ]
+        );
+    }
+
+    fn express_attributes() -> Attributes {
+        Attributes {
+            express: true,
+            partitioned: true,
+            priority: Some(Priority::High),
+            ..attributes()
+        }
+    }
+
+    #[test]
+    fn express_set_cookie_has_express_order_and_expires_without_max_age() {
+        // 2026-11-27T22:30:21.093Z: the fraction of a second is dropped, as by `toUTCString`.
+        let at = OffsetDateTime::from_unix_timestamp_nanos(1_795_818_621_093_000_000)
+            .expect("valid instant");
+        let header = express_attributes()
+            .set_expires("connect.sid", "v", Some(at), true)
+            .expect("valid header");
+        assert_eq!(
+            header.to_str().expect("ascii"),
+            "connect.sid=v; Domain=example.org; Path=/app; Expires=Fri, 27 Nov 2026 22:30:21 GMT; \
+             HttpOnly; Secure; Partitioned; Priority=High; SameSite=Lax"
+        );
+        let session_cookie = Attributes {
+            domain: None,
+            partitioned: false,
+            priority: None,
+            same_site: None,
+            ..express_attributes()
+        }
+        .set_expires("connect.sid", "v", None, false)
+        .expect("valid header");
+        assert_eq!(
+            session_cookie.to_str().expect("ascii"),
+            "connect.sid=v; Path=/app; HttpOnly",
+            "a browser-session cookie has no Expires"
+        );
+    }
+
+    #[test]
+    fn express_clear_is_express_clear_cookie() {
+        let attrs = Attributes {
+            domain: None,
+            partitioned: false,
+            priority: None,
+            path: "/".to_owned(),
+            ..express_attributes()
+        };
+        assert_eq!(
+            attrs
+                .clear("connect.sid", false)
+                .expect("valid header")
+                .to_str()
+                .expect("ascii"),
+            "connect.sid=; Path=/; Expires=Thu, 01 Jan 1970 00:00:00 GMT; HttpOnly; SameSite=Lax"
+        );
+    }
+
+    #[test]
+    fn express_names_of_same_site_and_priority() {
+        assert_eq!(
+            [SameSite::Strict, SameSite::Lax, SameSite::None].map(SameSite::express_name),
+            ["strict", "lax", "none"]
+        );
+        assert_eq!(
+            [Priority::Low, Priority::Medium, Priority::High].map(Priority::express_name),
+            ["low", "medium", "high"]
         );
     }
 

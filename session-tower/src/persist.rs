@@ -14,7 +14,7 @@ use tokio::sync::{Mutex, MutexGuard};
 use crate::Error;
 use crate::config::{Config, MAX_SAVE_ATTEMPTS};
 use crate::cookie::Incoming;
-use crate::meta::{Meta, TOMBSTONE_TTL};
+use crate::meta::{ExpressCookie, Meta, TOMBSTONE_TTL, to_millis};
 use crate::state::{Changes, Loaded, Status};
 
 /// One request's session: what its cookie said, and the session once loaded.
@@ -140,7 +140,11 @@ impl Shared {
     /// when it is past the absolute timeout (then deleted).
     async fn accept(&self, mut record: Record) -> Result<Option<Loaded>, Error> {
         let config = &*self.config;
-        let meta = Meta::split(&mut record.data);
+        let meta = if config.express {
+            Meta::split_express(&mut record.data)
+        } else {
+            Meta::split(&mut record.data)
+        };
         if meta.regenerated {
             return Ok(Some(Loaded::superseded(config, record.id)));
         }
@@ -172,7 +176,11 @@ impl Shared {
             config.expiry(loaded.record.created_at, now, loaded.idle_timeout(config));
         loaded.record.version = 0;
         for _ in 0..3 {
-            match config.store.create(stored_form(loaded)?.as_ref()).await {
+            match config
+                .store
+                .create(self.stored_form(loaded, now)?.as_ref())
+                .await
+            {
                 Ok(()) => {
                     loaded.status = Status::Stored;
                     loaded.changes = Changes::default();
@@ -197,7 +205,11 @@ impl Shared {
         for _ in 0..MAX_SAVE_ATTEMPTS {
             loaded.record.expires_at =
                 config.expiry(loaded.record.created_at, now, loaded.idle_timeout(config));
-            match config.store.save(stored_form(loaded)?.as_ref()).await {
+            match config
+                .store
+                .save(self.stored_form(loaded, now)?.as_ref())
+                .await
+            {
                 Ok(()) => {
                     loaded.record.version += 1;
                     loaded.changes = Changes::default();
@@ -277,7 +289,17 @@ impl Shared {
     ) -> Result<(), Error> {
         let config = &*self.config;
         let _lock = config.save_locks.lock(&loaded.record.id).await;
-        let marker = Meta::tombstone().join(&Data::new()).map_err(Error::Value)?;
+        let marker = if config.express {
+            // The cookie lives as long as the tombstone, so that express-session's touch of it
+            // (from a request carrying the old cookie) keeps it no longer than that.
+            let meta = Meta {
+                original_max_age: Some(Some(to_millis(TOMBSTONE_TTL))),
+                ..Meta::tombstone()
+            };
+            self.express_data(&meta, &Data::new(), loaded.record.created_at, now)?
+        } else {
+            Meta::tombstone().join(&Data::new()).map_err(Error::Value)?
+        };
         for _ in 0..MAX_SAVE_ATTEMPTS {
             let tombstone = Record::from_parts(
                 loaded.record.id.clone(),
@@ -398,17 +420,64 @@ impl Shared {
             return None;
         }
         let value = config.keys.sign(&loaded.record.id);
+        if config.express {
+            let expires = config.cookie_expires(max_age, loaded.record.created_at, now);
+            return config
+                .attributes
+                .set_expires(&config.name, &value, expires, self.secure);
+        }
         let max_age = config.cookie_max_age(max_age, loaded.record.created_at, now);
         config
             .attributes
             .set(&config.name, &value, max_age, self.secure)
     }
-}
 
-/// The record as the store keeps it: with the reserved object, when there is one.
-fn stored_form(loaded: &Loaded) -> Result<Cow<'_, Record>, Error> {
-    if loaded.meta.is_default() {
-        return Ok(Cow::Borrowed(&loaded.record));
+    /// The record as the store keeps it: with the reserved object when there is one, and in
+    /// Express-compatible mode always, in express-session's shape as of `now`.
+    fn stored_form<'a>(
+        &self,
+        loaded: &'a Loaded,
+        now: OffsetDateTime,
+    ) -> Result<Cow<'a, Record>, Error> {
+        if self.config.express {
+            let mut record = loaded.record.clone();
+            record.data = self.express_data(
+                &loaded.meta,
+                &loaded.record.data,
+                loaded.record.created_at,
+                now,
+            )?;
+            return Ok(Cow::Owned(record));
+        }
+        if loaded.meta.is_default() {
+            return Ok(Cow::Borrowed(&loaded.record));
+        }
+        loaded.to_store().map(Cow::Owned).map_err(Error::Value)
     }
-    loaded.to_store().map(Cow::Owned).map_err(Error::Value)
+
+    /// `data` with its `cookie` object as express-session writes it, for a session with
+    /// `meta` written `now`: what an Express app sharing the store reads, and what its own
+    /// `Set-Cookie` for the session will carry.
+    fn express_data(
+        &self,
+        meta: &Meta,
+        data: &Data,
+        created_at: OffsetDateTime,
+        now: OffsetDateTime,
+    ) -> Result<Data, Error> {
+        let config = &*self.config;
+        let max_age = meta.max_age(config.max_age);
+        meta.join_express(
+            data,
+            &ExpressCookie {
+                original_max_age: max_age.map(to_millis),
+                expires: config.cookie_expires(max_age, created_at, now),
+                idle_timeout: meta.idle_timeout(config.idle_timeout).map(to_millis),
+                own_idle_timeout: meta.idle_timeout.is_some(),
+                secure: self.secure,
+                attributes: &config.attributes,
+            },
+        )
+        .map_err(Error::Value)
+    }
 }
