@@ -4,8 +4,10 @@
 #   bash scripts/test.sh [extra arguments for cargo nextest run / cargo test]
 #
 # 1. Packages and Docker: installs docker.io (and chromium with chromium-driver, for the
-#    example's browser test) with apt when missing (needs root), starts dockerd when none
-#    answers (the one it started is stopped at the end).
+#    example's browser test, and nodejs with npm, for its Express app) with apt when missing
+#    (needs root), starts dockerd when none answers (the one it started is stopped at the end),
+#    and installs the Express app's packages with `npm ci` (examples/express-tutorial/express,
+#    whose cross-side tests run it beside the Rust app).
 # 2. Images: for each service of session-testcontainers/images.txt (Redis, PostgreSQL, MariaDB,
 #    MongoDB), a TC_IMAGE_* value set by the caller is kept; else the official image is used when
 #    present or pullable; else a stand-in is built from Debian packages by
@@ -23,6 +25,8 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 LOG_TAG='test'
 # shellcheck source=scripts/lib/docker.sh
 source scripts/lib/docker.sh
+# shellcheck source=scripts/lib/node.sh
+source scripts/lib/node.sh
 
 T_START=$SECONDS
 T_PROVISION=
@@ -54,8 +58,12 @@ trap finish EXIT
 
 t=$SECONDS
 mapfile -t browser < <(browser_packages)
-docker_install "${browser[@]}"
+mapfile -t node < <(node_packages)
+docker_install "${browser[@]}" "${node[@]}"
 t_install=$((SECONDS - t))
+t=$SECONDS
+express_app_install
+t_npm=$((SECONDS - t))
 t=$SECONDS
 docker_start
 t_daemon=$((SECONDS - t))
@@ -64,7 +72,7 @@ select_images
 t_images=$((SECONDS - t))
 export TESTCONTAINERS_HOST_OVERRIDE=127.0.0.1
 T_PROVISION=$((SECONDS - T_START))
-PROVISION_DETAIL="install ${t_install} s, dockerd ${t_daemon} s, images ${t_images} s"
+PROVISION_DETAIL="install ${t_install} s, npm ci ${t_npm} s, dockerd ${t_daemon} s, images ${t_images} s"
 
 t=$SECONDS
 status=0

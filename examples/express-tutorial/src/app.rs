@@ -57,6 +57,37 @@ impl SessionSettings {
             absolute_timeout: Duration::days(1),
         }
     }
+
+    /// These settings with express-session's cookie name (`connect.sid`), for sessions shared
+    /// with the Express app (`express/app.js`, which has the same settings in its words).
+    #[must_use]
+    pub fn express(self) -> Self {
+        Self {
+            cookie_name: session_tower::Builder::EXPRESS_NAME.to_owned(),
+            ..self
+        }
+    }
+}
+
+/// How the cookie is signed, and whose sessions these are.
+#[derive(Clone, PartialEq, Eq)]
+pub enum Signing {
+    /// The layer's own: one signing key of at least [`session_tower::MIN_KEY_LEN`] bytes.
+    Key(Vec<u8>),
+    /// Sessions shared with an Express app (`--express`): express-session's cookie and stored
+    /// form, signed with the Express app's secrets (the first signs, all verify). The store
+    /// must use its Express-compatible layout ([`open_express_store`](crate::open_express_store)).
+    Express(Vec<Vec<u8>>),
+}
+
+impl std::fmt::Debug for Signing {
+    /// Never shows the keys.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Key(_) => f.write_str("Key(..)"),
+            Self::Express(secrets) => write!(f, "Express({} secrets)", secrets.len()),
+        }
+    }
 }
 
 /// Everything the app is made of besides its routes.
@@ -66,8 +97,8 @@ pub struct Tutorial {
     pub store: Arc<dyn Store>,
     /// Which store that is, for the page.
     pub store_info: StoreInfo,
-    /// The cookie signing key (at least [`session_tower::MIN_KEY_LEN`] bytes).
-    pub signing_key: Vec<u8>,
+    /// How the cookie is signed.
+    pub signing: Signing,
     /// The session setup.
     pub settings: SessionSettings,
     /// The account `/login` accepts.
@@ -79,6 +110,7 @@ impl std::fmt::Debug for Tutorial {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Tutorial")
             .field("store_info", &self.store_info)
+            .field("signing", &self.signing)
             .field("settings", &self.settings)
             .field("credentials", &self.credentials)
             .finish_non_exhaustive()
@@ -89,11 +121,15 @@ impl std::fmt::Debug for Tutorial {
 ///
 /// # Errors
 ///
-/// [`Error::InvalidConfig`] if the signing key is too short.
+/// [`Error::InvalidConfig`] if the signing key is too short, or an Express secret empty.
 pub fn session_layer(tutorial: &Tutorial) -> Result<SessionLayer, Error> {
     let settings = &tutorial.settings;
-    SessionLayer::builder(Arc::clone(&tutorial.store))
-        .with_signing_key(&tutorial.signing_key)
+    let builder = SessionLayer::builder(Arc::clone(&tutorial.store));
+    let builder = match &tutorial.signing {
+        Signing::Key(key) => builder.with_signing_key(key),
+        Signing::Express(secrets) => builder.express_compatible(secrets),
+    };
+    builder
         .with_name(&settings.cookie_name)
         .with_http_only(settings.http_only)
         .with_secure(settings.secure)
@@ -112,14 +148,18 @@ pub fn session_layer(tutorial: &Tutorial) -> Result<SessionLayer, Error> {
 /// [`Error::InvalidConfig`] if the signing key is too short.
 pub fn router(tutorial: Tutorial) -> Result<Router, Error> {
     let layer = session_layer(&tutorial)?;
-    Ok(Router::new()
+    Ok(routes().layer(layer).with_state(Arc::new(tutorial)))
+}
+
+/// The routes alone, for a caller that adds its own before the session layer
+/// ([`session_layer`]) and the state.
+pub fn routes() -> Router<Arc<Tutorial>> {
+    Router::new()
         .route("/", get(page))
         .route("/set-session", get(set_session))
         .route("/get-session", get(get_session))
         .route("/clear-session", get(clear_session))
         .route("/login", post(login))
-        .layer(layer)
-        .with_state(Arc::new(tutorial)))
 }
 
 async fn set_session(session: Session) -> Result<&'static str, session_tower::Error> {

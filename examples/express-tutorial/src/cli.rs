@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use clap::builder::NonEmptyStringValueParser;
+use clap::error::ErrorKind;
 use clap::parser::ValueSource;
 use clap::{ArgMatches, CommandFactory as _, FromArgMatches as _, Parser};
 
@@ -61,6 +62,20 @@ pub struct Options {
           value_parser = NonEmptyStringValueParser::new())]
     pub demo_password: String,
 
+    /// Share sessions with the Express app beside this one (express/app.js): express-session's
+    /// cookie (connect.sid) signed with --secret, and the store's Express-compatible layout
+    /// (redis://, postgres:// or mongodb://)
+    #[arg(long, env = "EXPRESS_COMPATIBLE")]
+    pub express: bool,
+
+    /// With --express: the Express app's cookie secret, repeated or comma-separated for
+    /// several (the first signs, all verify). Prefer the variable: a command line is visible
+    /// to other users of the machine
+    #[arg(long = "secret", value_name = "SECRET", env = "SESSION_SECRETS",
+          hide_env_values = true, value_delimiter = ',',
+          value_parser = NonEmptyStringValueParser::new())]
+    pub secrets: Vec<String>,
+
     /// `--key-file` was given on the command line, so it wins over `SESSION_KEY`.
     #[arg(skip)]
     key_file_on_command_line: bool,
@@ -113,6 +128,20 @@ impl Options {
         let mut options = Self::from_arg_matches(matches)?;
         options.key_file_on_command_line =
             matches.value_source("key_file") == Some(ValueSource::CommandLine);
+        if options.express && options.secrets.is_empty() {
+            return Err(command().error(
+                ErrorKind::MissingRequiredArgument,
+                "--express needs the Express app's cookie secret: --secret or SESSION_SECRETS",
+            ));
+        }
+        // SESSION_SECRETS may be set for the Express app in the same shell: only the option
+        // itself is refused without --express.
+        if !options.express && matches.value_source("secrets") == Some(ValueSource::CommandLine) {
+            return Err(command().error(
+                ErrorKind::ArgumentConflict,
+                "--secret is the Express app's secret, used only with --express",
+            ));
+        }
         Ok(options)
     }
 
@@ -124,6 +153,12 @@ impl Options {
             Some(key) if !self.key_file_on_command_line => KeySource::Value(key.clone().into()),
             _ => KeySource::File(self.key_file.clone()),
         }
+    }
+
+    /// The Express app's secrets (`--secret`), as bytes, in order.
+    #[must_use]
+    pub fn express_secrets(&self) -> Vec<Vec<u8>> {
+        self.secrets.iter().map(|s| s.as_bytes().to_vec()).collect()
     }
 
     /// The account `/login` accepts.
@@ -170,5 +205,23 @@ mod tests {
         let error = Options::try_from_args(["express-tutorial", "--demo-password", ""])
             .expect_err("an empty password is refused");
         assert_eq!(error.kind(), clap::error::ErrorKind::InvalidValue);
+    }
+
+    #[test]
+    fn express_takes_secrets_repeated_or_comma_separated() {
+        let options = Options::try_from_args([
+            "express-tutorial",
+            "--express",
+            "--secret",
+            "your-secret-key,an-older-secret",
+            "--secret",
+            "a third",
+        ])
+        .expect("valid arguments");
+        assert!(options.express);
+        assert_eq!(
+            options.express_secrets(),
+            [&b"your-secret-key"[..], b"an-older-secret", b"a third"]
+        );
     }
 }

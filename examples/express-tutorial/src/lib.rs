@@ -7,8 +7,8 @@ mod login;
 mod page;
 mod store;
 
-pub use app::{SessionSettings, Tutorial, USERNAME, router, session_layer};
+pub use app::{SessionSettings, Signing, Tutorial, USERNAME, router, routes, session_layer};
 pub use cli::{KeySource, Options};
 pub use key::load_or_create_key;
 pub use login::Credentials;
-pub use store::{DEFAULT_STORE, OpenedStore, StoreInfo, open_store, redact};
+pub use store::{DEFAULT_STORE, OpenedStore, StoreInfo, open_express_store, open_store, redact};

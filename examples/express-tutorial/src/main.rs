@@ -3,7 +3,10 @@
 use std::io::Write as _;
 use std::process::ExitCode;
 
-use express_tutorial::{KeySource, Options, Tutorial, load_or_create_key, open_store, router};
+use express_tutorial::{
+    KeySource, Options, SessionSettings, Signing, Tutorial, load_or_create_key, open_express_store,
+    open_store, router,
+};
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -24,20 +27,31 @@ async fn main() -> ExitCode {
 }
 
 async fn run(options: Options) -> Result<(), String> {
-    let signing_key = match options.key_source() {
-        KeySource::Value(key) => key,
-        KeySource::File(path) => load_or_create_key(&path)
-            .map_err(|e| format!("signing key file {}: {}", path.display(), chain(&e)))?,
+    let mut settings = SessionSettings::for_address(options.listen);
+    let signing = if options.express {
+        settings = settings.express();
+        Signing::Express(options.express_secrets())
+    } else {
+        Signing::Key(match options.key_source() {
+            KeySource::Value(key) => key,
+            KeySource::File(path) => load_or_create_key(&path)
+                .map_err(|e| format!("signing key file {}: {}", path.display(), chain(&e)))?,
+        })
     };
-    let opened = open_store(&options.store).await.map_err(|e| {
+    let opened = if options.express {
+        open_express_store(&options.store).await
+    } else {
+        open_store(&options.store).await
+    }
+    .map_err(|e| {
         let shown = express_tutorial::redact(&options.store);
         format!("session store {shown}: {}", chain(&e))
     })?;
     let tutorial = Tutorial {
         store: opened.store,
         store_info: opened.info,
-        signing_key,
-        settings: express_tutorial::SessionSettings::for_address(options.listen),
+        signing,
+        settings,
         credentials: options.credentials(),
     };
     tracing::info!("sessions stored in {}", tutorial.store_info.url);

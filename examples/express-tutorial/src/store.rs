@@ -58,6 +58,27 @@ impl StoreInfo {
     }
 }
 
+impl StoreInfo {
+    /// Describes the store `url` names in its Express-compatible layout, or `None` for a scheme
+    /// without one (an Express app keeps its sessions in Redis, PostgreSQL or MongoDB through
+    /// connect-redis, connect-pg-simple or connect-mongo).
+    #[must_use]
+    pub fn express(url: &str) -> Option<Self> {
+        let kind = match scheme(url) {
+            "redis" | "rediss" => "Redis, connect-redis's layout (shared with Express)",
+            "postgres" | "postgresql" => {
+                "PostgreSQL, connect-pg-simple's layout (shared with Express)"
+            }
+            "mongodb" | "mongodb+srv" => "MongoDB, connect-mongo's layout (shared with Express)",
+            _ => return None,
+        };
+        Some(Self {
+            kind,
+            url: redact(url),
+        })
+    }
+}
+
 fn scheme(url: &str) -> &str {
     url.split_once(':').map_or(url, |(scheme, _)| scheme)
 }
@@ -84,6 +105,35 @@ pub async fn open_store(url: &str) -> Result<OpenedStore, Error> {
         "postgres" | "postgresql" => postgres(url).await?,
         "mysql" | "mariadb" => mysql(url).await?,
         _ => mongodb(url).await?,
+    };
+    Ok(OpenedStore {
+        store,
+        info,
+        cleanup,
+    })
+}
+
+/// Opens the store a URL names in the layout of the Node package an Express app keeps its
+/// sessions with, at that package's default place: `redis://` (connect-redis, keys `sess:ID`),
+/// `postgres://` (connect-pg-simple, table `"session"`), `mongodb://` (connect-mongo,
+/// collection `sessions`). Tables and indexes are created if missing.
+///
+/// # Errors
+///
+/// [`Error::InvalidConfig`] for a scheme without an Express-compatible layout, or one this
+/// build leaves out; [`Error::Backend`] if the store cannot be reached.
+pub async fn open_express_store(url: &str) -> Result<OpenedStore, Error> {
+    let Some(info) = StoreInfo::express(url) else {
+        return Err(Error::invalid_config(format!(
+            "the session store URL {:?} has no Express-compatible layout: use redis://, postgres:// or mongodb:// \
+             (the stores of connect-redis, connect-pg-simple and connect-mongo)",
+            redact(url)
+        )));
+    };
+    let (store, cleanup) = match scheme(url) {
+        "redis" | "rediss" => express_redis(url).await?,
+        "postgres" | "postgresql" => express_postgres(url).await?,
+        _ => express_mongodb(url).await?,
     };
     Ok(OpenedStore {
         store,
@@ -179,6 +229,46 @@ async fn mongodb(url: &str) -> Result<Opened, Error> {
 
 #[cfg(not(feature = "mongodb"))]
 async fn mongodb(_: &str) -> Result<Opened, Error> {
+    Err(not_in_this_build("mongodb"))
+}
+
+#[cfg(feature = "redis")]
+async fn express_redis(url: &str) -> Result<Opened, Error> {
+    Ok(plain(
+        session_redis::RedisStore::connect(url)
+            .await?
+            .express_compatible(),
+    ))
+}
+
+#[cfg(not(feature = "redis"))]
+async fn express_redis(_: &str) -> Result<Opened, Error> {
+    Err(not_in_this_build("redis"))
+}
+
+#[cfg(feature = "postgres")]
+async fn express_postgres(_: &str) -> Result<Opened, Error> {
+    Err(Error::invalid_config(
+        "the PostgreSQL store has no Express-compatible (connect-pg-simple) layout yet",
+    ))
+}
+
+#[cfg(not(feature = "postgres"))]
+async fn express_postgres(_: &str) -> Result<Opened, Error> {
+    Err(not_in_this_build("postgres"))
+}
+
+#[cfg(feature = "mongodb")]
+async fn express_mongodb(url: &str) -> Result<Opened, Error> {
+    let store = session_mongo::MongoStore::connect(url)
+        .await?
+        .express_compatible();
+    store.migrate().await?;
+    Ok(plain(store))
+}
+
+#[cfg(not(feature = "mongodb"))]
+async fn express_mongodb(_: &str) -> Result<Opened, Error> {
     Err(not_in_this_build("mongodb"))
 }
 

@@ -10,13 +10,15 @@ use http_body_util::{BodyExt as _, Full};
 
 /// Every variable the app reads; removed from each test's environment so that the machine's
 /// own settings cannot change the outcome.
-const VARIABLES: [&str; 6] = [
+const VARIABLES: [&str; 8] = [
     "SESSION_STORE",
     "LISTEN_ADDR",
     "SESSION_KEY_FILE",
     "SESSION_KEY",
     "DEMO_USERNAME",
     "DEMO_PASSWORD",
+    "EXPRESS_COMPATIBLE",
+    "SESSION_SECRETS",
 ];
 
 /// A running app, killed when dropped.
@@ -118,6 +120,8 @@ fn help_lists_every_option_with_its_environment_variable() {
         ("--key <KEY>", "SESSION_KEY"),
         ("--demo-username <NAME>", "DEMO_USERNAME"),
         ("--demo-password <PASSWORD>", "DEMO_PASSWORD"),
+        ("--express", "EXPRESS_COMPATIBLE"),
+        ("--secret <SECRET>", "SESSION_SECRETS"),
     ] {
         assert!(help.contains(option), "{option} missing: {help}");
         assert!(
@@ -260,6 +264,60 @@ fn signing_key_sources_in_order_of_precedence() {
         &QUIET,
         &[("SESSION_KEY", "a signing key of at least thirty-two bytes")],
     ));
+}
+
+#[test]
+fn express_needs_a_secret_and_a_secret_needs_express() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (code, output) = exited(run(dir.path(), &[&QUIET[..], &["--express"]].concat(), &[]));
+    assert_eq!(code, 2, "{output}");
+    assert!(
+        output.contains("--express needs the Express app's cookie secret"),
+        "{output}"
+    );
+    let (code, output) = exited(run(
+        dir.path(),
+        &[&QUIET[..], &["--secret", "your-secret-key"]].concat(),
+        &[],
+    ));
+    assert_eq!(code, 2, "{output}");
+    assert!(output.contains("used only with --express"), "{output}");
+    // The Express app's variable in the same shell does not stop the default mode.
+    listening(run(
+        dir.path(),
+        &QUIET,
+        &[("SESSION_SECRETS", "your-secret-key")],
+    ));
+}
+
+#[test]
+fn express_refuses_a_store_without_an_express_layout() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    for (args, env) in [
+        (vec!["--express", "--secret", "your-secret-key"], vec![]),
+        (
+            vec![],
+            vec![
+                ("EXPRESS_COMPATIBLE", "true"),
+                ("SESSION_SECRETS", "your-secret-key,an-older-secret"),
+            ],
+        ),
+    ] {
+        let (code, output) = exited(run(dir.path(), &[&QUIET[..], &args].concat(), &env));
+        assert_eq!(code, 1, "{output}");
+        assert!(
+            output.contains("\"memory\" has no Express-compatible layout"),
+            "{output}"
+        );
+        assert!(
+            !output.contains("your-secret-key"),
+            "the secret is shown: {output}"
+        );
+    }
+    assert!(
+        !dir.path().join("express-tutorial.key").exists(),
+        "no key file in Express-compatible mode"
+    );
 }
 
 async fn post_login(url: &str, username: &str, password: &str) -> (StatusCode, String) {

@@ -7,7 +7,9 @@ use std::sync::Arc;
 use axum::Router;
 use axum::body::Body;
 use axum::http::{Method, Request, Response, StatusCode, header};
-use express_tutorial::{Credentials, SessionSettings, StoreInfo, Tutorial, open_store, router};
+use express_tutorial::{
+    Credentials, SessionSettings, Signing, StoreInfo, Tutorial, open_store, router,
+};
 use http_body_util::BodyExt as _;
 use session_core::{Id, Store};
 use tower::ServiceExt as _;
@@ -23,7 +25,7 @@ pub fn tutorial(store: Arc<dyn Store>, url: &str) -> Tutorial {
     Tutorial {
         store,
         store_info: StoreInfo::of(url).expect("a known store URL"),
-        signing_key: KEY.to_vec(),
+        signing: Signing::Key(KEY.to_vec()),
         settings: SessionSettings::for_address(loopback()),
         credentials: Credentials::default(),
     }
