@@ -4,24 +4,27 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 
-use session_core::{ExpiredDeletion, Store};
+use session_core::{ExpiredDeletion, Principals, Store};
 
 mod cleanup_rules;
 mod macros;
 mod outage_rules;
+mod principal_rules;
 mod skew_rules;
 mod store_rules;
 mod support;
 
 pub use cleanup_rules::*;
 pub use outage_rules::*;
+pub use principal_rules::*;
 pub use skew_rules::*;
 pub use store_rules::*;
 
 /// The function that checks one rule; it panics if the store breaks the rule.
 ///
 /// `A` is what the rule runs against: a store for [`RULES`], [`Hosts`] for [`SKEW_RULES`] and
-/// [`CLEANUP_RULES`], [`Outaged`] for [`OUTAGE_RULES`].
+/// [`CLEANUP_RULES`], [`Outaged`] for [`OUTAGE_RULES`], a [`PrincipalStore`] for
+/// [`PRINCIPAL_RULES`].
 pub type Check<A = Arc<dyn Store>> = fn(A) -> Pin<Box<dyn Future<Output = ()> + Send>>;
 
 /// A rule of the contract, as a value: its name and the function that checks it.
@@ -60,6 +63,10 @@ pub static CLEANUP_RULES: &[Rule<Hosts<dyn CleanupStore>>] =
 /// Every rule of [`outage_tests!`].
 pub static OUTAGE_RULES: &[Rule<Outaged>] = crate::__with_outage_rules!(__rule_table!(outage));
 
+/// Every rule of [`principal_tests!`], in the order of the contract of `session_core::Principals`.
+pub static PRINCIPAL_RULES: &[Rule<Arc<dyn PrincipalStore>>] =
+    crate::__with_principal_rules!(__rule_table!(plain));
+
 // The values rules run against cross threads (each rule is a spawned task).
 const _: () = {
     const fn send_sync<T: Send + Sync + ?Sized>() {}
@@ -67,6 +74,7 @@ const _: () = {
     send_sync::<Hosts>();
     send_sync::<Hosts<dyn CleanupStore>>();
     send_sync::<Outaged>();
+    send_sync::<Arc<dyn PrincipalStore>>();
 };
 
 /// How long one rule may take before its test fails: a store that hangs fails the rule instead
@@ -137,6 +145,12 @@ pub trait CleanupStore: Store + ExpiredDeletion {}
 
 impl<T: Store + ExpiredDeletion + ?Sized> CleanupStore for T {}
 
+/// A store that also lists and revokes the sessions of a principal: what [`principal_tests!`]
+/// checks. Implemented for every `Store + Principals`.
+pub trait PrincipalStore: Store + Principals {}
+
+impl<T: Store + Principals + ?Sized> PrincipalStore for T {}
+
 /// What an [`OUTAGE_RULES`] check runs against: a store and the switch of its backend.
 pub struct Outaged {
     /// A store built with [`OUTAGE_TIMEOUT`].
@@ -197,6 +211,10 @@ pub mod __private {
     use session_core::clock::OffsetClock;
 
     pub fn share<S: Store>(store: S) -> Arc<dyn Store> {
+        Arc::new(store)
+    }
+
+    pub fn share_principals<S: Store + Principals>(store: S) -> Arc<dyn PrincipalStore> {
         Arc::new(store)
     }
 

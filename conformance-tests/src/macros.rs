@@ -1,4 +1,4 @@
-//! The four public macros, and the one place each list of rules is written.
+//! The five public macros, and the one place each list of rules is written.
 //!
 //! Each `__with_*_rules!` holds a list and hands it to a callback macro: `__*_tests!` turns it
 //! into `#[test]`s, `__rule_table!` into the `Rule` values of `RULES` and its siblings.
@@ -15,7 +15,7 @@
 #[macro_export]
 macro_rules! store_tests {
     ($setup:expr $(,)?) => {
-        $crate::__with_rules!(__store_tests!($setup));
+        $crate::__with_rules!(__store_tests!(share, $setup));
     };
 }
 
@@ -56,6 +56,18 @@ macro_rules! cleanup_tests {
 macro_rules! outage_tests {
     ($setup:expr $(,)?) => {
         $crate::__with_outage_rules!(__outage_tests!($setup));
+    };
+}
+
+/// Expands to one `#[test]` per rule of [`PRINCIPAL_RULES`](crate::PRINCIPAL_RULES): the
+/// `session_core::Principals` contract, listing and revoking the sessions of one principal.
+///
+/// `setup` is as for [`store_tests!`], with `S: Store + Principals`. Every rule works with
+/// principals of its own, drawn at random, so the stores `setup` returns may share one backend.
+#[macro_export]
+macro_rules! principal_tests {
+    ($setup:expr $(,)?) => {
+        $crate::__with_principal_rules!(__store_tests!(share_principals, $setup));
     };
 }
 
@@ -129,6 +141,26 @@ macro_rules! __with_cleanup_rules {
     };
 }
 
+/// The rules of `principal_tests!`, in the order of the contract.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __with_principal_rules {
+    ($callback:ident ! ($($args:tt)*)) => {
+        $crate::$callback! {$($args)*;
+            principal_round_trips,
+            listing_sees_exactly_the_live_sessions_of_a_principal,
+            expired_sessions_are_never_listed,
+            deleted_sessions_are_never_listed,
+            changing_the_principal_moves_the_session,
+            revoke_removes_only_that_session,
+            revoke_refuses_another_principals_session,
+            revoked_sessions_are_unloadable_at_once,
+            revoke_all_keeps_the_named_session,
+            concurrent_creates_and_revokes_are_consistent
+        }
+    };
+}
+
 /// The rules of `outage_tests!`.
 #[doc(hidden)]
 #[macro_export]
@@ -144,13 +176,13 @@ macro_rules! __with_outage_rules {
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __store_tests {
-    ($setup:expr; $($rule:ident),* $(,)?) => {
+    ($share:ident, $setup:expr; $($rule:ident),* $(,)?) => {
         $(
             #[test]
             fn $rule() {
                 $crate::__private::run(stringify!($rule), async {
                     let (store, _guard) = ($setup)().await;
-                    $crate::$rule($crate::__private::share(store)).await;
+                    $crate::$rule($crate::__private::$share(store)).await;
                 });
             }
         )*

@@ -1,4 +1,4 @@
-//! The suite, through its four public macros, against the correct reference store: every rule
+//! The suite, through its five public macros, against the correct reference store: every rule
 //! passes.
 
 mod common;
@@ -38,4 +38,8 @@ mod cleanup {
 
 mod outage {
     session_conformance::outage_tests!(super::outage_setup);
+}
+
+mod principals {
+    session_conformance::principal_tests!(super::setup);
 }

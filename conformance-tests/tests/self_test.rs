@@ -8,8 +8,8 @@ use std::sync::Arc;
 
 use common::{Bug, ReferenceStore};
 use session_conformance::{
-    CLEANUP_RULES, CleanupStore, Hosts, OUTAGE_RULES, OUTAGE_TIMEOUT, Outaged, RULES, SKEW,
-    SKEW_RULES,
+    CLEANUP_RULES, CleanupStore, Hosts, OUTAGE_RULES, OUTAGE_TIMEOUT, Outaged, PRINCIPAL_RULES,
+    PrincipalStore, RULES, SKEW, SKEW_RULES,
 };
 use session_core::Store;
 use session_core::clock::OffsetClock;
@@ -17,7 +17,7 @@ use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
 /// How many planted bugs the self-test runs at once.
-const CONCURRENT_BUGS: usize = 12;
+const CONCURRENT_BUGS: usize = 8;
 
 /// Three handles on one fresh backend, with exact, fast and slow app clocks.
 fn hosts(bug: Option<Bug>) -> (ReferenceStore, ReferenceStore, ReferenceStore) {
@@ -69,6 +69,10 @@ async fn failures(bug: Option<Bug>) -> BTreeMap<&'static str, String> {
         };
         runs.spawn(async move { (rule.name, tokio::spawn((rule.check)(case)).await) });
     }
+    for rule in PRINCIPAL_RULES {
+        let store: Arc<dyn PrincipalStore> = Arc::new(ReferenceStore::new(bug));
+        runs.spawn(async move { (rule.name, tokio::spawn((rule.check)(store)).await) });
+    }
     let mut failed = BTreeMap::new();
     while let Some(run) = runs.join_next().await {
         let (name, outcome) = run.expect("the task that runs a rule does not panic");
@@ -91,6 +95,7 @@ fn all_rule_names() -> Vec<&'static str> {
         .chain(SKEW_RULES.iter().map(|r| r.name))
         .chain(CLEANUP_RULES.iter().map(|r| r.name))
         .chain(OUTAGE_RULES.iter().map(|r| r.name))
+        .chain(PRINCIPAL_RULES.iter().map(|r| r.name))
         .collect()
 }
 
@@ -98,6 +103,29 @@ fn all_rule_names() -> Vec<&'static str> {
 async fn the_reference_store_fails_no_rule() {
     let failed = failures(None).await;
     assert!(failed.is_empty(), "the correct store failed: {failed:#?}");
+}
+
+/// The rules of `principal_tests!` draw their own principals, so they can share a backend: all
+/// of them at once, on one store, pass.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn principal_rules_share_one_backend() {
+    let store: Arc<dyn PrincipalStore> = Arc::new(ReferenceStore::default());
+    let mut runs = JoinSet::new();
+    for rule in PRINCIPAL_RULES {
+        let store = store.clone();
+        runs.spawn(async move { (rule.name, tokio::spawn((rule.check)(store)).await) });
+    }
+    let mut failed = BTreeMap::new();
+    while let Some(run) = runs.join_next().await {
+        let (name, outcome) = run.expect("the task that runs a rule does not panic");
+        if let Err(e) = outcome {
+            failed.insert(name, message(e.into_panic()));
+        }
+    }
+    assert!(
+        failed.is_empty(),
+        "rules sharing one store failed: {failed:#?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

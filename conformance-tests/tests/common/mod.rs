@@ -14,8 +14,8 @@ use async_trait::async_trait;
 use serde_json::Value as Json;
 use session_core::clock::{Clock, SystemClock};
 use session_core::{
-    DEFAULT_TIMEOUT, Data, Error, ExpiredDeletion, Id, MAX_VERSION, Record, Result, Store, Value,
-    check_version, timed,
+    DEFAULT_TIMEOUT, Data, Error, ExpiredDeletion, Id, MAX_VERSION, Principals, Record, Result,
+    Store, Value, check_principal, check_version, timed,
 };
 use time::OffsetDateTime;
 use tokio::sync::watch;
@@ -71,6 +71,20 @@ pub enum Bug {
     HangIgnoresTimeout,
     LoadSwallowsErrors,
     NeverReconnects,
+    // principal_tests!
+    PrincipalsNotExposed,
+    PrincipalUnchecked,
+    SaveKeepsStoredPrincipal,
+    ListingIgnoresCase,
+    ListingIgnoresExpiry,
+    ListingTrustsIndex,
+    ListingTrustsIndexPrincipal,
+    RevokeByPrincipalOnly,
+    RevokeIgnoresPrincipal,
+    RevokeOnlyUnindexes,
+    RevokeAllDeletesKept,
+    CreateIndexesBeforeWriting,
+    RevokeAllUsesCachedListing,
 }
 
 use Bug::*;
@@ -121,6 +135,19 @@ impl Bug {
         HangIgnoresTimeout,
         LoadSwallowsErrors,
         NeverReconnects,
+        PrincipalsNotExposed,
+        PrincipalUnchecked,
+        SaveKeepsStoredPrincipal,
+        ListingIgnoresCase,
+        ListingIgnoresExpiry,
+        ListingTrustsIndex,
+        ListingTrustsIndexPrincipal,
+        RevokeByPrincipalOnly,
+        RevokeIgnoresPrincipal,
+        RevokeOnlyUnindexes,
+        RevokeAllDeletesKept,
+        CreateIndexesBeforeWriting,
+        RevokeAllUsesCachedListing,
     ];
 
     /// The rule named for catching this bug.
@@ -170,6 +197,20 @@ impl Bug {
                 "paused_backend_fails_every_operation_in_time"
             }
             NeverReconnects => "backend_recovers_after_outage",
+            PrincipalsNotExposed | PrincipalUnchecked | SaveKeepsStoredPrincipal => {
+                "principal_round_trips"
+            }
+            ListingIgnoresCase => "listing_sees_exactly_the_live_sessions_of_a_principal",
+            ListingIgnoresExpiry => "expired_sessions_are_never_listed",
+            ListingTrustsIndex => "deleted_sessions_are_never_listed",
+            ListingTrustsIndexPrincipal => "changing_the_principal_moves_the_session",
+            RevokeByPrincipalOnly => "revoke_removes_only_that_session",
+            RevokeIgnoresPrincipal => "revoke_refuses_another_principals_session",
+            RevokeOnlyUnindexes => "revoked_sessions_are_unloadable_at_once",
+            RevokeAllDeletesKept => "revoke_all_keeps_the_named_session",
+            CreateIndexesBeforeWriting | RevokeAllUsesCachedListing => {
+                "concurrent_creates_and_revokes_are_consistent"
+            }
         }
     }
 
@@ -194,9 +235,11 @@ impl Bug {
             DeleteWrongKey => &[
                 "backend_recovers_after_outage",
                 "create_after_delete_succeeds",
+                "deleted_sessions_are_never_listed",
                 "save_after_delete_is_not_found",
                 "save_racing_delete_never_revives",
             ],
+            ListingTrustsIndex => &["changing_the_principal_moves_the_session"],
             LoadFiltersByAppClock => &["fast_host_loads_live_sessions"],
             LoadIgnoresExpiry => &[
                 "expires_in_real_time",
@@ -207,10 +250,14 @@ impl Bug {
             ],
             LoadUnknownIsError => &[
                 "backend_recovers_after_outage",
+                "concurrent_creates_and_revokes_are_consistent",
                 "create_beyond_max_version_is_refused",
                 "delete_removes",
                 "expires_in_real_time",
                 "load_expired_record_is_none",
+                "principal_round_trips",
+                "revoke_all_keeps_the_named_session",
+                "revoked_sessions_are_unloadable_at_once",
                 "save_after_delete_is_not_found",
                 "save_over_expired_record_is_not_found",
                 "save_racing_delete_never_revives",
@@ -220,26 +267,38 @@ impl Bug {
                 "touch_into_past_makes_record_unloadable",
                 "touch_unknown_id_reports_absence",
             ],
+            RevokeOnlyUnindexes => &[
+                "concurrent_creates_and_revokes_are_consistent",
+                "revoke_all_keeps_the_named_session",
+                "revoke_removes_only_that_session",
+            ],
             SaveIgnoresVersion => &["concurrent_saves_of_one_version_exactly_one_wins"],
+            SaveKeepsStoredPrincipal => &["changing_the_principal_moves_the_session"],
             SaveKeepsVersion => &[
+                "changing_the_principal_moves_the_session",
                 "concurrent_saves_of_one_version_exactly_one_wins",
                 "fast_host_touches_and_saves_live_sessions",
+                "listing_sees_exactly_the_live_sessions_of_a_principal",
+                "principal_round_trips",
                 "save_stale_version_conflicts",
                 "touch_racing_save_keeps_saved_data",
             ],
             SaveMissingReturnsOk => &[
+                "revoked_sessions_are_unloadable_at_once",
                 "save_after_delete_is_not_found",
                 "save_over_expired_record_is_not_found",
                 "slow_host_never_touches_or_saves_expired_sessions",
             ],
             SaveRevivesExpired => &["slow_host_never_touches_or_saves_expired_sessions"],
             SaveUpserts => &[
+                "revoked_sessions_are_unloadable_at_once",
                 "save_racing_delete_never_revives",
                 "save_unknown_id_is_not_found",
             ],
             TouchAlwaysTrue => &[
                 "delete_removes",
                 "expires_in_real_time",
+                "revoked_sessions_are_unloadable_at_once",
                 "slow_host_never_touches_or_saves_expired_sessions",
             ],
             TouchBumpsVersion => &[
@@ -249,6 +308,7 @@ impl Bug {
             TouchNeverShortens => &[
                 "concurrent_creates_over_expired_record_exactly_one_wins",
                 "create_over_expired_record_succeeds",
+                "expired_sessions_are_never_listed",
                 "save_over_expired_record_is_not_found",
             ],
             WritesJudgeByAppClock => &["fast_host_touches_and_saves_live_sessions"],
@@ -266,6 +326,9 @@ const CAPACITY: usize = 512;
 /// How long the read cache of [`Bug::LoadCachesPastExpiry`] serves a record.
 const CACHE_FOR: Duration = Duration::from_secs(10);
 
+/// The ids a listing gave, and when.
+type Listing = (Vec<Id>, Instant);
+
 /// The stored form of a record.
 #[derive(Clone)]
 struct Row {
@@ -276,9 +339,32 @@ struct Row {
     seq: u64,
 }
 
+/// What the backend stores.
+#[derive(Default)]
+struct Table {
+    rows: HashMap<Id, Row>,
+    /// The principal index: each principal's sessions, with the summary the index keeps of each
+    /// (a copy of the record as last written). As in a backend whose `delete` knows only the
+    /// id, entries of deleted, expired and moved sessions stay until a listing or a revocation
+    /// prunes them; the contract allows it, since listing checks every record.
+    index: HashMap<String, HashMap<Id, Record>>,
+}
+
+impl Table {
+    /// Removes `principal`'s index entry of `id`, and the principal's map once it is empty.
+    fn unindex(&mut self, principal: &str, id: &Id) {
+        if let Some(ids) = self.index.get_mut(principal) {
+            ids.remove(id);
+            if ids.is_empty() {
+                self.index.remove(principal);
+            }
+        }
+    }
+}
+
 /// The backend: a table and a clock of its own (the host's), and a switch that freezes it.
 struct Backend {
-    rows: Mutex<HashMap<Id, Row>>,
+    table: Mutex<Table>,
     seq: AtomicU64,
     paused: watch::Sender<bool>,
 }
@@ -289,8 +375,8 @@ fn backend_now() -> OffsetDateTime {
 }
 
 impl Backend {
-    fn lock(&self) -> MutexGuard<'_, HashMap<Id, Row>> {
-        self.rows.lock().unwrap_or_else(|e| e.into_inner())
+    fn lock(&self) -> MutexGuard<'_, Table> {
+        self.table.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Waits while the backend is paused: a frozen server answers nothing.
@@ -324,6 +410,8 @@ pub struct ReferenceStore {
     broken: Arc<AtomicBool>,
     /// [`Bug::LoadCachesPastExpiry`]'s read cache.
     cache: Arc<Mutex<HashMap<Id, (Record, Instant)>>>,
+    /// [`Bug::RevokeAllUsesCachedListing`]'s cache of the ids each principal's listing gave.
+    listings: Arc<Mutex<HashMap<String, Listing>>>,
 }
 
 impl Default for ReferenceStore {
@@ -337,7 +425,7 @@ impl ReferenceStore {
     pub fn new(bug: Option<Bug>) -> Self {
         Self {
             backend: Arc::new(Backend {
-                rows: Mutex::default(),
+                table: Mutex::default(),
                 seq: AtomicU64::new(0),
                 paused: watch::Sender::new(false),
             }),
@@ -346,6 +434,7 @@ impl ReferenceStore {
             bug,
             broken: Arc::default(),
             cache: Arc::default(),
+            listings: Arc::default(),
         }
     }
 
@@ -360,6 +449,7 @@ impl ReferenceStore {
             clock,
             broken: Arc::default(),
             cache: Arc::default(),
+            listings: Arc::default(),
             ..self.clone()
         }
     }
@@ -433,12 +523,26 @@ impl ReferenceStore {
         data.clone()
     }
 
-    fn insert(&self, rows: &mut HashMap<Id, Row>, mut record: Record) {
+    /// Writes `record` and its index entry.
+    fn insert(&self, table: &mut Table, record: Record) {
+        self.write(table, record, true);
+    }
+
+    /// Writes `record`, and its index entry if `index`.
+    fn write(&self, table: &mut Table, mut record: Record, index: bool) {
+        let rows = &mut table.rows;
         if self.has(EmptyDataNotStored) && record.data.is_empty() {
             rows.remove(&record.id);
             return;
         }
         record.data = self.stored_data(&record.data);
+        if let (true, Some(principal)) = (index, &record.principal) {
+            table
+                .index
+                .entry(principal.clone())
+                .or_default()
+                .insert(record.id.clone(), record.clone());
+        }
         let row = self.backend.row(record);
         rows.insert(row.record.id.clone(), row);
         if self.has(CapacityEvictsOldest)
@@ -482,7 +586,29 @@ impl ReferenceStore {
         live
     }
 
+    /// Refuses a principal the contract refuses.
+    fn check_principal(&self, record: &Record) -> Result<()> {
+        match &record.principal {
+            Some(principal) if !self.has(PrincipalUnchecked) => {
+                check_principal(principal).map(drop)
+            }
+            _ => Ok(()),
+        }
+    }
+
     async fn create_inner(&self, record: &Record) -> Result<()> {
+        self.check_principal(record)?;
+        if let (true, Some(principal)) = (self.has(CreateIndexesBeforeWriting), &record.principal) {
+            // Index first, record in a second round trip: a listing or revocation in between
+            // prunes the entry of a record not written yet.
+            self.backend
+                .lock()
+                .index
+                .entry(principal.clone())
+                .or_default()
+                .insert(record.id.clone(), record.clone());
+            tokio::time::sleep(ROUND_TRIP).await;
+        }
         if !self.has(CreateSkipsVersionCheck) {
             check_version(record.version)?;
         }
@@ -497,6 +623,7 @@ impl ReferenceStore {
             let taken = self
                 .backend
                 .lock()
+                .rows
                 .get(&record.id)
                 .is_some_and(|r| self.blocks_create(r));
             if taken {
@@ -508,8 +635,8 @@ impl ReferenceStore {
         }
         if self.has(CreateOverExpiredNotAtomic) {
             let expired_row = {
-                let rows = self.backend.lock();
-                match rows.get(&record.id) {
+                let table = self.backend.lock();
+                match table.rows.get(&record.id) {
                     Some(row) if self.blocks_create(row) => return Err(Error::AlreadyExists),
                     Some(_) => true,
                     None => false,
@@ -518,26 +645,32 @@ impl ReferenceStore {
             if expired_row {
                 // Delete the expired row, then insert: two statements.
                 tokio::time::sleep(ROUND_TRIP).await;
-                self.backend.lock().remove(&record.id);
+                self.backend.lock().rows.remove(&record.id);
                 tokio::time::sleep(ROUND_TRIP).await;
                 self.insert(&mut self.backend.lock(), record);
                 return Ok(());
             }
         }
-        let mut rows = self.backend.lock();
+        let mut table = self.backend.lock();
         if self.has(CreatePurgesByAppClock)
-            && rows
+            && table
+                .rows
                 .get(&record.id)
                 .is_some_and(|r| r.record.expires_at <= self.app_now())
         {
-            rows.remove(&record.id);
+            table.rows.remove(&record.id);
         }
         if !self.has(CreateOverwrites)
-            && rows.get(&record.id).is_some_and(|r| self.blocks_create(r))
+            && table
+                .rows
+                .get(&record.id)
+                .is_some_and(|r| self.blocks_create(r))
         {
             return Err(Error::AlreadyExists);
         }
-        self.insert(&mut rows, record);
+        // With the index written first, this round trip writes the record alone.
+        let index = !self.has(CreateIndexesBeforeWriting);
+        self.write(&mut table, record, index);
         Ok(())
     }
 
@@ -551,8 +684,10 @@ impl ReferenceStore {
             }
         }
         let found = {
-            let rows = self.backend.lock();
-            rows.get(id)
+            let table = self.backend.lock();
+            table
+                .rows
+                .get(id)
                 .filter(|row| {
                     if row.deleted {
                         false
@@ -597,6 +732,9 @@ impl ReferenceStore {
         if !self.has(SaveOverwritesCreatedAt) {
             saved.created_at = stored.created_at;
         }
+        if self.has(SaveKeepsStoredPrincipal) {
+            saved.principal.clone_from(&stored.principal);
+        }
         saved.version = if self.has(SaveKeepsVersion) {
             stored.version
         } else {
@@ -606,22 +744,23 @@ impl ReferenceStore {
     }
 
     async fn save_inner(&self, record: &Record) -> Result<()> {
+        self.check_principal(record)?;
         let next = self.next_version(record)?;
         if self.has(SaveCheckThenWrite) {
-            let stored = self.check_save(&self.backend.lock(), record)?;
+            let stored = self.check_save(&self.backend.lock().rows, record)?;
             tokio::time::sleep(ROUND_TRIP).await;
-            let mut rows = self.backend.lock();
-            if rows.contains_key(&record.id) {
+            let mut table = self.backend.lock();
+            if table.rows.contains_key(&record.id) {
                 let saved = self.saved(record, &stored, next);
-                self.insert(&mut rows, saved);
+                self.insert(&mut table, saved);
             }
             return Ok(());
         }
         if self.has(SaveWritesAfterVersionBump) {
             let stored = {
-                let mut rows = self.backend.lock();
-                let stored = self.check_save(&rows, record)?;
-                if let Some(row) = rows.get_mut(&record.id) {
+                let mut table = self.backend.lock();
+                let stored = self.check_save(&table.rows, record)?;
+                if let Some(row) = table.rows.get_mut(&record.id) {
                     row.record.version = next;
                 }
                 stored
@@ -631,16 +770,18 @@ impl ReferenceStore {
             self.insert(&mut self.backend.lock(), saved);
             return Ok(());
         }
-        let mut rows = self.backend.lock();
-        let stored = match self.check_save(&rows, record) {
+        let mut table = self.backend.lock();
+        let stored = match self.check_save(&table.rows, record) {
             Err(Error::NotFound) if self.has(SaveMissingReturnsOk) => return Ok(()),
-            Err(Error::NotFound) if self.has(SaveUpserts) && !rows.contains_key(&record.id) => {
+            Err(Error::NotFound)
+                if self.has(SaveUpserts) && !table.rows.contains_key(&record.id) =>
+            {
                 record.clone()
             }
             other => other?,
         };
         let saved = self.saved(record, &stored, next);
-        self.insert(&mut rows, saved);
+        self.insert(&mut table, saved);
         Ok(())
     }
 
@@ -661,6 +802,7 @@ impl ReferenceStore {
             let read = self
                 .backend
                 .lock()
+                .rows
                 .get(id)
                 .filter(|row| self.writable(row))
                 .cloned();
@@ -669,11 +811,12 @@ impl ReferenceStore {
             };
             tokio::time::sleep(ROUND_TRIP).await;
             row.record.expires_at = expires_at;
-            self.backend.lock().insert(id.clone(), row);
+            self.backend.lock().rows.insert(id.clone(), row);
             return Ok(true);
         }
-        let mut rows = self.backend.lock();
-        let Some(row) = rows.get_mut(id).filter(|row| self.writable(row)) else {
+        let mut table = self.backend.lock();
+        let table = &mut *table;
+        let Some(row) = table.rows.get_mut(id).filter(|row| self.writable(row)) else {
             return Ok(self.has(TouchAlwaysTrue));
         };
         row.record.expires_at = if self.has(TouchNeverShortens) {
@@ -684,6 +827,15 @@ impl ReferenceStore {
         if self.has(TouchBumpsVersion) {
             row.record.version += 1;
         }
+        if let Some(summary) = row
+            .record
+            .principal
+            .as_ref()
+            .and_then(|p| table.index.get_mut(p))
+            .and_then(|ids| ids.get_mut(id))
+        {
+            summary.clone_from(&row.record);
+        }
         if self.has(TouchReportsLiveAfter) {
             return Ok(live(row, backend_now()));
         }
@@ -691,7 +843,8 @@ impl ReferenceStore {
     }
 
     async fn delete_inner(&self, id: &Id) -> Result<()> {
-        let mut rows = self.backend.lock();
+        let mut table = self.backend.lock();
+        let rows = &mut table.rows;
         if self.has(DeleteWrongKey) {
             return Ok(());
         }
@@ -708,7 +861,8 @@ impl ReferenceStore {
     }
 
     async fn delete_expired_inner(&self, limit: u32) -> Result<u64> {
-        let mut rows = self.backend.lock();
+        let mut table = self.backend.lock();
+        let rows = &mut table.rows;
         let now = if self.has(CleanupUsesAppClock) {
             self.app_now()
         } else if self.has(CleanupGraceWrongSign) {
@@ -768,6 +922,13 @@ fn latin1_json(value: Json) -> Json {
 
 #[async_trait]
 impl Store for ReferenceStore {
+    fn principals(&self) -> Option<&dyn Principals> {
+        if self.has(PrincipalsNotExposed) {
+            return None;
+        }
+        Some(self)
+    }
+
     async fn create(&self, record: &Record) -> Result<()> {
         self.forget(&record.id);
         self.op("create a session", async {
@@ -804,6 +965,205 @@ impl Store for ReferenceStore {
     async fn delete(&self, id: &Id) -> Result<()> {
         self.forget(id);
         self.op("delete a session", self.delete_inner(id)).await
+    }
+}
+
+/// Principals equal but for case, as under a case-insensitive collation.
+fn same_but_case(a: &str, b: &str) -> bool {
+    a.to_lowercase() == b.to_lowercase()
+}
+
+impl ReferenceStore {
+    /// Whether `row` is a live session of `principal`, as `revoke` and `revoke_all` judge it.
+    fn revocable(row: &Row, principal: &str) -> bool {
+        live(row, backend_now()) && row.record.principal.as_deref() == Some(principal)
+    }
+
+    /// Whether a listing of `principal` shows `row` (the correct rule: a live session of
+    /// `principal`).
+    fn lists(&self, row: &Row, principal: &str) -> bool {
+        let live = if self.has(ListingIgnoresExpiry) {
+            !row.deleted
+        } else {
+            live(row, backend_now())
+        };
+        let owned = match row.record.principal.as_deref() {
+            _ if self.has(ListingTrustsIndexPrincipal) => true,
+            Some(p) if self.has(ListingIgnoresCase) => same_but_case(p, principal),
+            Some(p) => p == principal,
+            None => false,
+        };
+        live && owned
+    }
+
+    fn sessions_of_inner(&self, principal: &str) -> Vec<Record> {
+        let mut table = self.backend.lock();
+        let found: Vec<Record> = if self.has(ListingTrustsIndex) {
+            let now = backend_now();
+            table
+                .index
+                .get(principal)
+                .into_iter()
+                .flat_map(|ids| ids.values())
+                .filter(|summary| summary.expires_at > now)
+                .cloned()
+                .collect()
+        } else {
+            let keys: Vec<String> = if self.has(ListingIgnoresCase) {
+                table
+                    .index
+                    .keys()
+                    .filter(|k| same_but_case(k, principal))
+                    .cloned()
+                    .collect()
+            } else {
+                vec![principal.to_owned()]
+            };
+            let mut found = Vec::new();
+            for key in keys {
+                let ids: Vec<Id> = table
+                    .index
+                    .get(&key)
+                    .map(|ids| ids.keys().cloned().collect())
+                    .unwrap_or_default();
+                for id in ids {
+                    match table.rows.get(&id) {
+                        Some(row) if self.lists(row, principal) => found.push(row.record.clone()),
+                        // Deleted, expired or moved: the entry goes.
+                        _ => table.unindex(&key, &id),
+                    }
+                }
+            }
+            found
+        };
+        if self.has(RevokeAllUsesCachedListing) {
+            let ids = found.iter().map(|r| r.id.clone()).collect();
+            self.listings
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .insert(principal.to_owned(), (ids, Instant::now()));
+        }
+        found
+    }
+
+    fn revoke_inner(&self, principal: &str, id: &Id) -> bool {
+        self.forget(id);
+        let mut table = self.backend.lock();
+        if self.has(RevokeByPrincipalOnly) {
+            // `DELETE ... WHERE principal = ?`, the id's condition lost.
+            let ids: Vec<Id> = table
+                .index
+                .get(principal)
+                .map(|ids| ids.keys().cloned().collect())
+                .unwrap_or_default();
+            let mut any = false;
+            for id in ids {
+                if table
+                    .rows
+                    .get(&id)
+                    .is_some_and(|row| Self::revocable(row, principal))
+                {
+                    table.rows.remove(&id);
+                    table.unindex(principal, &id);
+                    any = true;
+                }
+            }
+            return any;
+        }
+        let revocable = table.rows.get(id).is_some_and(|row| {
+            if self.has(RevokeIgnoresPrincipal) {
+                live(row, backend_now())
+            } else {
+                Self::revocable(row, principal)
+            }
+        });
+        if revocable && !self.has(RevokeOnlyUnindexes) {
+            table.rows.remove(id);
+        }
+        // A revoked session's entry, or a stale one.
+        table.unindex(principal, id);
+        revocable
+    }
+
+    async fn revoke_all_inner(&self, principal: &str, keep: Option<&Id>) -> u64 {
+        let cached = self
+            .listings
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(principal)
+            .filter(|(_, at)| self.has(RevokeAllUsesCachedListing) && at.elapsed() < CACHE_FOR)
+            .map(|(ids, _)| ids.clone());
+        // One round trip lists the principal's live sessions (pruning stale entries), a second
+        // deletes them: sessions created in between stay, and are listed.
+        let ids = match cached {
+            Some(ids) => ids,
+            None => {
+                let mut table = self.backend.lock();
+                let ids: Vec<Id> = table
+                    .index
+                    .get(principal)
+                    .map(|ids| ids.keys().cloned().collect())
+                    .unwrap_or_default();
+                let mut live = Vec::new();
+                for id in ids {
+                    if table
+                        .rows
+                        .get(&id)
+                        .is_some_and(|row| Self::revocable(row, principal))
+                    {
+                        live.push(id);
+                    } else {
+                        table.unindex(principal, &id);
+                    }
+                }
+                live
+            }
+        };
+        tokio::time::sleep(ROUND_TRIP).await;
+        let mut table = self.backend.lock();
+        let mut deleted = 0;
+        for id in ids {
+            if keep == Some(&id) && !self.has(RevokeAllDeletesKept) {
+                continue;
+            }
+            if table
+                .rows
+                .get(&id)
+                .is_some_and(|row| Self::revocable(row, principal))
+            {
+                if !self.has(RevokeOnlyUnindexes) {
+                    table.rows.remove(&id);
+                }
+                table.unindex(principal, &id);
+                self.forget(&id);
+                deleted += 1;
+            }
+        }
+        deleted
+    }
+}
+
+#[async_trait]
+impl Principals for ReferenceStore {
+    async fn sessions_of(&self, principal: &str) -> Result<Vec<Record>> {
+        self.op("list the sessions of a principal", async {
+            Ok(self.sessions_of_inner(principal))
+        })
+        .await
+    }
+
+    async fn revoke(&self, principal: &str, id: &Id) -> Result<bool> {
+        self.op("revoke a session", async {
+            Ok(self.revoke_inner(principal, id))
+        })
+        .await
+    }
+
+    async fn revoke_all(&self, principal: &str, keep: Option<&Id>) -> Result<u64> {
+        self.op("revoke the sessions of a principal", async {
+            Ok(self.revoke_all_inner(principal, keep).await)
+        })
+        .await
     }
 }
 
