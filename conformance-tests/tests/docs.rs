@@ -1,5 +1,5 @@
 //! The written word agrees with the code: the contract in `session-core` names exactly the
-//! rules of the four macros, in their order, and the README's tables list exactly those rules
+//! rules of the five macros, in their order, and the README's tables list exactly those rules
 //! with exactly the bugs planted for them.
 
 mod common;
@@ -8,13 +8,14 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 use common::Bug;
-use session_conformance::{CLEANUP_RULES, OUTAGE_RULES, RULES, Rule, SKEW_RULES};
+use session_conformance::{CLEANUP_RULES, OUTAGE_RULES, PRINCIPAL_RULES, RULES, Rule, SKEW_RULES};
 
-const MACROS: [&str; 4] = [
+const MACROS: [&str; 5] = [
     "store_tests!",
     "skew_tests!",
     "cleanup_tests!",
     "outage_tests!",
+    "principal_tests!",
 ];
 
 fn names<A>(rules: &[Rule<A>]) -> Vec<String> {
@@ -28,6 +29,7 @@ fn code() -> BTreeMap<&'static str, Vec<String>> {
         ("skew_tests!", names(SKEW_RULES)),
         ("cleanup_tests!", names(CLEANUP_RULES)),
         ("outage_tests!", names(OUTAGE_RULES)),
+        ("principal_tests!", names(PRINCIPAL_RULES)),
     ])
 }
 
