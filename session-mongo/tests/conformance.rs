@@ -1,6 +1,6 @@
 //! The whole conformance suite against `MongoStore` on a MongoDB container (the image named by
-//! `TC_IMAGE_MONGO`, by default the official `mongo`): the store rules with each built-in codec,
-//! app servers with skewed clocks, and a paused server.
+//! `TC_IMAGE_MONGO`, by default the official `mongo`): the store and principal rules with each
+//! built-in codec, app servers with skewed clocks, and a paused server.
 
 use std::sync::Arc;
 
@@ -30,8 +30,9 @@ fn with_clock(store: &MongoStore, clock: Arc<dyn Clock>) -> MongoStore {
 
 session_conformance::store_tests!(setup);
 session_conformance::skew_tests!(setup, with_clock);
+session_conformance::principal_tests!(setup);
 
-/// The store rules again with data encoded as JSON.
+/// The store and principal rules again with data encoded as JSON.
 mod json {
     use super::*;
 
@@ -41,6 +42,7 @@ mod json {
     }
 
     session_conformance::store_tests!(setup);
+    session_conformance::principal_tests!(setup);
 }
 
 /// A paused server: every operation fails within the store's timeout, then works again.

@@ -1,6 +1,7 @@
 //! The whole conformance suite against `MongoStore` in connect-mongo's layout
 //! (`express_compatible`) on a MongoDB container: the store rules, app servers with skewed
-//! clocks, and a paused server.
+//! clocks, and a paused server. Not the principal rules: connect-mongo's documents keep no
+//! principal (`tests/principals.rs` checks that this layout says so).
 
 use std::sync::Arc;
 
