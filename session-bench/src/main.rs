@@ -58,7 +58,8 @@ fn block_on(future: impl Future<Output = Res>) -> ExitCode {
 async fn run(args: &Args) -> Res {
     let mut report = Report::default();
     report.text(&format!(
-        "# session-bench results\n\n{}\n",
+        "# session-bench results\n\nThe whole report of one run; `BENCHMARKS.md` at the \
+         workspace root states the targets and the method.\n\n{}\n",
         machine_description(args)
     ));
     let mut servers = servers::Servers::default();
@@ -104,10 +105,15 @@ fn machine_description(args: &Args) -> String {
     format!(
         "Run on {} {:02}:{:02} UTC: {cores} cores ({model}), {memory} of memory, {build} build, \
          one tokio multi-threaded runtime with {cores} workers running the contenders and (for \
-         HTTP) the servers and the in-process client{}.",
+         HTTP) the servers{}{}.",
         now.date(),
         now.hour(),
         now.minute(),
+        if args.wrk() {
+            ""
+        } else {
+            " and the in-process client"
+        },
         if args.quick { "; quick mode" } else { "" },
     )
 }
