@@ -1,6 +1,6 @@
-//! How a session is kept in Redis: the key, the stored value (a 25-byte header, the principal
-//! if the session has one, then the data), the key's expiry, and the key of a principal's
-//! index. See the crate documentation's "Data layout".
+//! How a session is kept in Redis: the key, the stored value (a 25-byte header, what the
+//! principal's index covers and the principal if the session has one, then the data), the key's
+//! expiry, and the key of a principal's index. See the crate documentation's "Data layout".
 
 use std::fmt;
 
@@ -15,19 +15,29 @@ use time::OffsetDateTime;
 /// it, so that they stay readable by earlier releases.
 pub(crate) const LAYOUT_V1: u8 = 1;
 
-/// First byte of a stored value with a principal: the header, the principal's length (`u16`
-/// big-endian), the principal (UTF-8), then the data.
+/// First byte of a stored value with a principal: the header, `indexed_until` (`i64` ms,
+/// big-endian, never negative: the principal's index holds this session with at least this
+/// score), the principal's length (`u16` big-endian), the principal (UTF-8), then the data.
 pub(crate) const LAYOUT_V2: u8 = 2;
 
-/// Bytes before the data (before the principal, in [`LAYOUT_V2`]): layout version,
+/// Bytes before the data (before `indexed_until`, in [`LAYOUT_V2`]): layout version,
 /// `created_at` (i64 ms), version (u64), `expires_at` (i64 ms), the numbers big-endian.
 pub(crate) const HEADER_LEN: usize = 25;
 
 /// Where `expires_at` sits in the header.
 pub(crate) const EXPIRES_AT: usize = 17;
 
-/// The bytes of a principal's length in [`LAYOUT_V2`].
+/// The bytes of `indexed_until` in [`LAYOUT_V2`], right after the header.
+pub(crate) const INDEXED_UNTIL_LEN: usize = 8;
+
+/// The bytes of a principal's length in [`LAYOUT_V2`], after `indexed_until`.
 pub(crate) const PRINCIPAL_LEN_LEN: usize = 2;
+
+/// The largest `indexed_until` stored, 2^53: the scripts read it as a Lua number, a double.
+pub(crate) const MAX_INDEXED_UNTIL: i64 = 1 << 53;
+
+/// Where the principal starts in [`LAYOUT_V2`].
+pub(crate) const PRINCIPAL_AT: usize = HEADER_LEN + INDEXED_UNTIL_LEN + PRINCIPAL_LEN_LEN;
 
 /// The largest stored value (header and data) a store sends: Redis's default
 /// `proto-max-bulk-len`, 512 MiB. A larger argument makes the server reply with a protocol
@@ -151,33 +161,54 @@ pub(crate) fn parse_header(value: &[u8]) -> Result<Header> {
 ///
 /// # Errors
 ///
-/// [`Error::Decode`] for a length that runs past the value, or a principal that is not UTF-8
-/// or that [`check_principal`] refuses (no store writes one).
+/// [`Error::Decode`] for a value too short for `indexed_until` and the principal's length, an
+/// `indexed_until` outside `0..=MAX_INDEXED_UNTIL`, a length that runs past the value, or a principal that is not
+/// UTF-8 or that [`check_principal`] refuses (no store writes any of these).
 pub(crate) fn parse_principal(header: &Header, value: &[u8]) -> Result<(Option<String>, usize)> {
     if header.layout == LAYOUT_V1 {
         return Ok((None, HEADER_LEN));
     }
-    let start = HEADER_LEN + PRINCIPAL_LEN_LEN;
-    let len = value
-        .get(HEADER_LEN..start)
-        .map(|len| usize::from(u16::from_be_bytes([len[0], len[1]])))
-        .ok_or_else(|| Error::decode(CorruptRecord("the principal's length is missing")))?;
+    let fixed = value.get(HEADER_LEN..PRINCIPAL_AT).ok_or_else(|| {
+        Error::decode(CorruptRecord(
+            "the value is too short for a principal's length",
+        ))
+    })?;
+    let mut until = [0; INDEXED_UNTIL_LEN];
+    until.copy_from_slice(&fixed[..INDEXED_UNTIL_LEN]);
+    if !(0..=MAX_INDEXED_UNTIL).contains(&i64::from_be_bytes(until)) {
+        return Err(Error::decode(CorruptRecord(
+            "the instant the principal's index covers is out of range",
+        )));
+    }
+    let len = usize::from(u16::from_be_bytes([
+        fixed[INDEXED_UNTIL_LEN],
+        fixed[INDEXED_UNTIL_LEN + 1],
+    ]));
     let principal = value
-        .get(start..start + len)
+        .get(PRINCIPAL_AT..PRINCIPAL_AT + len)
         .ok_or_else(|| Error::decode(CorruptRecord("the principal runs past the value")))?;
     let principal = std::str::from_utf8(principal)
         .ok()
         .and_then(|p| check_principal(p).ok())
         .ok_or_else(|| Error::decode(CorruptRecord("the stored principal is not valid")))?;
-    Ok((Some(principal.to_owned()), start + len))
+    Ok((Some(principal.to_owned()), PRINCIPAL_AT + len))
 }
 
-/// A stored value, header, principal (if any) and data, written into the command buffer as one
-/// argument without first joining them.
+/// The principal of a session to store, and the score its index entry is known to have.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Indexed<'a> {
+    pub(crate) principal: &'a str,
+    /// The score the writer added the session with (see `index_score`), in
+    /// `0..=MAX_INDEXED_UNTIL`.
+    pub(crate) until: i64,
+}
+
+/// A stored value, header, `indexed_until` and principal (if any) and data, written into the
+/// command buffer as one argument without first joining them.
 pub(crate) struct StoredValue<'a> {
     header: [u8; HEADER_LEN],
-    /// The principal and its length, checked by [`StoredValue::new`].
-    principal: Option<(u16, &'a str)>,
+    /// The principal, its length (checked by [`StoredValue::new`]) and `indexed_until`.
+    indexed: Option<(Indexed<'a>, u16)>,
     data: &'a [u8],
 }
 
@@ -192,23 +223,29 @@ impl<'a> StoredValue<'a> {
         created_at: OffsetDateTime,
         version: u64,
         expires_at: i64,
-        principal: Option<&'a str>,
+        indexed: Option<Indexed<'a>>,
         data: &'a [u8],
     ) -> Result<Self> {
-        let principal = match principal {
-            Some(principal) => {
-                let principal = check_principal(principal)?;
+        let indexed = match indexed {
+            Some(indexed) => {
+                check_principal(indexed.principal)?;
                 // Never fails: MAX_PRINCIPAL_LEN fits in the two length bytes (asserted below).
-                let len = u16::try_from(principal.len()).map_err(|_| {
+                let len = u16::try_from(indexed.principal.len()).map_err(|_| {
                     Error::encode(TooLong("the principal does not fit its two length bytes"))
                 })?;
-                Some((len, principal))
+                Some((
+                    Indexed {
+                        until: indexed.until.clamp(0, MAX_INDEXED_UNTIL),
+                        ..indexed
+                    },
+                    len,
+                ))
             }
             None => None,
         };
         let value = Self {
-            header: header(created_at, version, expires_at, principal.is_some()),
-            principal,
+            header: header(created_at, version, expires_at, indexed.is_some()),
+            indexed,
             data,
         };
         check_size(value.len())?;
@@ -217,9 +254,9 @@ impl<'a> StoredValue<'a> {
 
     /// The stored value's length in bytes.
     pub(crate) fn len(&self) -> usize {
-        let principal = self
-            .principal
-            .map_or(0, |(_, p)| PRINCIPAL_LEN_LEN + p.len());
+        let principal = self.indexed.map_or(0, |(indexed, _)| {
+            PRINCIPAL_AT - HEADER_LEN + indexed.principal.len()
+        });
         HEADER_LEN + principal + self.data.len()
     }
 }
@@ -230,9 +267,10 @@ impl ToRedisArgs for StoredValue<'_> {
     fn write_redis_args<W: ?Sized + RedisWrite>(&self, out: &mut W) {
         let mut arg = out.bufmut_for_next_arg(self.len());
         arg.put_slice(&self.header);
-        if let Some((len, principal)) = self.principal {
+        if let Some((indexed, len)) = self.indexed {
+            arg.put_i64(indexed.until);
             arg.put_u16(len);
-            arg.put_slice(principal.as_bytes());
+            arg.put_slice(indexed.principal.as_bytes());
         }
         arg.put_slice(self.data);
     }
@@ -430,18 +468,23 @@ mod tests {
         );
     }
 
+    fn indexed(principal: &str, until: i64) -> Option<Indexed<'_>> {
+        Some(Indexed { principal, until })
+    }
+
     #[test]
-    fn stored_value_with_a_principal_is_header_length_principal_data() {
+    fn stored_value_with_a_principal_is_header_until_length_principal_data() {
         let created = OffsetDateTime::UNIX_EPOCH;
         let longest = "é".repeat(MAX_PRINCIPAL_LEN / 2);
         for principal in ["ada", longest.as_str()] {
-            let bytes =
-                argument(StoredValue::new(created, 5, 9, Some(principal), b"abc").expect("valid"));
+            let value = StoredValue::new(created, 5, 9, indexed(principal, 77), b"abc");
+            let bytes = argument(value.expect("valid"));
             assert_eq!(&bytes[..HEADER_LEN], &header(created, 5, 9, true));
+            assert_eq!(&bytes[HEADER_LEN..HEADER_LEN + 8], &77_i64.to_be_bytes());
             let len = u16::try_from(principal.len()).expect("short");
-            assert_eq!(&bytes[HEADER_LEN..HEADER_LEN + 2], &len.to_be_bytes());
-            let data_at = HEADER_LEN + 2 + principal.len();
-            assert_eq!(&bytes[HEADER_LEN + 2..data_at], principal.as_bytes());
+            assert_eq!(&bytes[HEADER_LEN + 8..PRINCIPAL_AT], &len.to_be_bytes());
+            let data_at = PRINCIPAL_AT + principal.len();
+            assert_eq!(&bytes[PRINCIPAL_AT..data_at], principal.as_bytes());
             assert_eq!(&bytes[data_at..], b"abc");
             let header = parse_header(&bytes).expect("well-formed");
             assert_eq!(
@@ -449,6 +492,10 @@ mod tests {
                 (Some(principal.to_owned()), data_at)
             );
         }
+        // An index score below zero (a session expiring before 1970) is stored as zero, which
+        // covers no live session either.
+        let bytes = argument(StoredValue::new(created, 5, 9, indexed("ada", -5), b"").expect("ok"));
+        assert_eq!(&bytes[HEADER_LEN..HEADER_LEN + 8], &0_i64.to_be_bytes());
     }
 
     #[test]
@@ -457,7 +504,7 @@ mod tests {
         for bad in ["", "tab\t", too_long.as_str()] {
             assert!(
                 matches!(
-                    StoredValue::new(OffsetDateTime::UNIX_EPOCH, 0, 0, Some(bad), b""),
+                    StoredValue::new(OffsetDateTime::UNIX_EPOCH, 0, 0, indexed(bad, 0), b""),
                     Err(Error::Encode(_))
                 ),
                 "principal {bad:?} was accepted"
@@ -467,30 +514,32 @@ mod tests {
 
     #[test]
     fn corrupt_stored_principals_are_decode_errors() {
-        let mut good = header(OffsetDateTime::UNIX_EPOCH, 0, 0, true).to_vec();
-        good.extend_from_slice(&3_u16.to_be_bytes());
-        good.extend_from_slice(b"adadata");
-        let parsed = parse_header(&good).expect("well-formed");
-        assert_eq!(
-            parse_principal(&parsed, &good).expect("valid"),
-            (Some("ada".to_owned()), HEADER_LEN + 5)
-        );
-        let with_principal = |len: u16, principal: &[u8]| {
-            let mut value = good[..HEADER_LEN].to_vec();
+        let head = header(OffsetDateTime::UNIX_EPOCH, 0, 0, true);
+        let stored = |until: i64, len: u16, principal: &[u8]| {
+            let mut value = head.to_vec();
+            value.extend_from_slice(&until.to_be_bytes());
             value.extend_from_slice(&len.to_be_bytes());
             value.extend_from_slice(principal);
             value
         };
+        let good = stored(9, 3, b"adadata");
+        let parsed = parse_header(&good).expect("well-formed");
+        assert_eq!(
+            parse_principal(&parsed, &good).expect("valid"),
+            (Some("ada".to_owned()), PRINCIPAL_AT + 3)
+        );
         let cases = [
-            (good[..HEADER_LEN].to_vec(), "no length"),
-            (good[..HEADER_LEN + 1].to_vec(), "half a length"),
-            (with_principal(9, b"ada"), "a length past the value"),
-            (with_principal(0, b""), "an empty principal"),
+            (good[..HEADER_LEN].to_vec(), "nothing after the header"),
+            (good[..PRINCIPAL_AT - 1].to_vec(), "half a length"),
+            (stored(-1, 3, b"ada"), "a negative indexed_until"),
             (
-                with_principal(2, &[0xc3, 0x28]),
-                "a principal that is not UTF-8",
+                stored(MAX_INDEXED_UNTIL + 1, 3, b"ada"),
+                "an indexed_until beyond 2^53",
             ),
-            (with_principal(3, b"a\nb"), "a control character"),
+            (stored(9, 9, b"ada"), "a length past the value"),
+            (stored(9, 0, b""), "an empty principal"),
+            (stored(9, 2, &[0xc3, 0x28]), "a principal that is not UTF-8"),
+            (stored(9, 3, b"a\nb"), "a control character"),
         ];
         for (value, what) in cases {
             assert!(
@@ -507,9 +556,9 @@ mod tests {
             check_size(MAX_VALUE_LEN + 1),
             Err(Error::TooLarge { size, limit }) if size == MAX_VALUE_LEN + 1 && limit == MAX_VALUE_LEN
         ));
-        let small =
-            StoredValue::new(OffsetDateTime::UNIX_EPOCH, 0, 0, Some("ada"), b"abc").expect("small");
-        assert_eq!(small.len(), HEADER_LEN + 2 + 3 + 3);
+        let small = StoredValue::new(OffsetDateTime::UNIX_EPOCH, 0, 0, indexed("ada", 1), b"abc")
+            .expect("small");
+        assert_eq!(small.len(), HEADER_LEN + 8 + 2 + 3 + 3);
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! The store's operations: one command or one script each, expiry decided by Redis; a session
-//! with a principal is first added to that principal's index (see [`crate::principals`]).
+//! with a principal is first added to that principal's index when the index does not cover it
+//! yet (see [`crate::principals`]).
 //!
 //! No operation reads a clock. A record's `expires_at` becomes the key's expiry (1 ms earlier,
 //! see [`key_expiry`]) and Redis, with its own clock, hides and removes the key once that has
@@ -16,8 +17,9 @@ use time::OffsetDateTime;
 
 use crate::connection::driver_error;
 use crate::layout::{
-    CorruptRecord, StoredValue, UnexpectedReply, key_expiry, parse_header, parse_principal,
+    CorruptRecord, Indexed, StoredValue, UnexpectedReply, key_expiry, parse_header, parse_principal,
 };
+use crate::principals::index_score;
 use crate::scripts::{self, Script};
 use crate::{Layout, RedisStore};
 
@@ -99,11 +101,14 @@ fn no_header() -> Error {
     ))
 }
 
-/// The principal a native-layout write stores: the record's, or none in connect-redis's layout,
-/// which has no place for one.
-fn stored_principal<'a>(store: &RedisStore, record: &'a Record) -> Option<&'a str> {
+/// The principal a native-layout write of a record expiring at `expires` stores, with the score
+/// its index entry gets; none in connect-redis's layout, which has no place for one.
+fn indexed<'a>(store: &RedisStore, record: &'a Record, expires: i64) -> Option<Indexed<'a>> {
     match store.layout {
-        Layout::Native => record.principal.as_deref(),
+        Layout::Native => record.principal.as_deref().map(|principal| Indexed {
+            principal,
+            until: index_score(expires),
+        }),
         Layout::Express => None,
     }
 }
@@ -125,8 +130,8 @@ impl Store for RedisStore {
         check_version(record.version)?;
         let data = self.codec.encode(&record.data)?;
         let expires = unix_millis(record.expires_at);
-        let principal = stored_principal(self, record);
-        let value = StoredValue::new(record.created_at, record.version, expires, principal, &data)?;
+        let indexed = indexed(self, record, expires);
+        let value = StoredValue::new(record.created_at, record.version, expires, indexed, &data)?;
         let key = self.key_arg(&record.id);
         let mut cmd = Cmd::with_capacity(
             6,
@@ -144,8 +149,9 @@ impl Store for RedisStore {
             // The index first: a `revoke_all` that starts once `create` has returned finds the
             // session. If the `SET` then fails or finds a live session, the entry is one that
             // listing skips (it checks each session) and pruning removes.
-            if let Some(principal) = principal {
-                self.index_add(principal, &record.id, expires).await?;
+            if let Some(indexed) = indexed {
+                self.index_add(indexed.principal, &record.id, indexed.until)
+                    .await?;
             }
             self.connection.query(&cmd).await
         })
@@ -178,27 +184,45 @@ impl Store for RedisStore {
         let next = record.next_version()?;
         let data = self.codec.encode(&record.data)?;
         let expires = unix_millis(record.expires_at);
-        let principal = stored_principal(self, record);
-        let value = StoredValue::new(record.created_at, next, expires, principal, &data)?;
+        let indexed = indexed(self, record, expires);
+        let value = StoredValue::new(record.created_at, next, expires, indexed, &data)?;
         let expected = record.version.to_be_bytes();
         let expiry = key_expiry(expires);
+        let principal = indexed.map_or("", |indexed| indexed.principal);
         let reply = timed(SAVE, self.timeout, async {
-            // The new principal's index first, as in `create`. The old principal's index keeps
-            // its entry until pruning: listing and revocation check the stored principal, so
-            // the session leaves the old principal's sessions as the script commits.
-            if let Some(principal) = principal {
-                self.index_add(principal, &record.id, expires).await?;
+            // A session that stays its principal's within what the index covers is one round
+            // trip. Otherwise (a login, a move to another principal, an expiry past what the
+            // index covers) the script writes nothing and asks for the index first, as `create`
+            // does. The old principal's index keeps its entry until pruning: listing and
+            // revocation check the stored principal, so the session leaves the old principal's
+            // sessions as the script commits.
+            let mut added = false;
+            loop {
+                let reply = self
+                    .connection
+                    .eval(
+                        &SAVE_SCRIPT,
+                        self.key_arg(&record.id),
+                        self.prefix.len() + record.id.as_str().len() + value.len() + 64,
+                        |cmd| {
+                            cmd.arg(&expected[..])
+                                .arg(&value)
+                                .arg(expiry)
+                                .arg(principal)
+                                .arg(expires)
+                                .arg(if added { "1" } else { "" });
+                        },
+                    )
+                    .await?;
+                match (reply, indexed) {
+                    (Value::Int(scripts::INDEX_FIRST), Some(indexed)) if !added => {
+                        self.index_add(indexed.principal, &record.id, indexed.until)
+                            .await?;
+                        added = true;
+                    }
+                    (reply, _) => return Ok(reply),
+                }
             }
-            self.connection
-                .eval(
-                    &SAVE_SCRIPT,
-                    self.key_arg(&record.id),
-                    self.prefix.len() + record.id.as_str().len() + value.len(),
-                    |cmd| {
-                        cmd.arg(&expected[..]).arg(&value).arg(expiry);
-                    },
-                )
-                .await
         })
         .await?
         .map_err(|e| driver_error(SAVE, e))?;
@@ -218,21 +242,31 @@ impl Store for RedisStore {
         let expires = unix_millis(expires_at);
         let expiry = key_expiry(expires);
         let expires_bytes = expires.to_be_bytes();
+        let score = index_score(expires);
+        let score_bytes = score.to_be_bytes();
         timed(TOUCH, self.timeout, async {
-            // A session without a principal is touched at the first call. One with a principal
-            // answers with it and stays as it is: the touch moves its expiry only once that
-            // principal's index covers the new expiry, so the index never holds an entry that
-            // pruning could remove while the session lives.
-            let mut indexed = String::new();
+            // One round trip, unless the session has a principal whose index does not cover the
+            // new expiry: then the script answers with that principal and writes nothing, and
+            // the touch moves the expiry only once the index covers it, so the index never
+            // holds an entry that pruning could remove while the session lives.
+            let mut added = String::new();
             for _ in 0..TOUCH_ATTEMPTS {
                 let reply = self
                     .connection
                     .eval(
                         &TOUCH_SCRIPT,
                         self.key_arg(id),
-                        self.prefix.len() + id.as_str().len() + indexed.len() + 32,
+                        self.prefix.len() + id.as_str().len() + added.len() + 64,
                         |cmd| {
-                            cmd.arg(&expires_bytes[..]).arg(expiry).arg(&indexed);
+                            cmd.arg(&expires_bytes[..])
+                                .arg(expiry)
+                                .arg(expires)
+                                .arg(&added)
+                                .arg(if added.is_empty() {
+                                    &[][..]
+                                } else {
+                                    &score_bytes[..]
+                                });
                         },
                     )
                     .await
@@ -248,10 +282,10 @@ impl Store for RedisStore {
                         ] => {
                             let principal = String::from_utf8(principal.clone())
                                 .map_err(|_| corrupt_principal())?;
-                            self.index_add(&principal, id, expires)
+                            self.index_add(&principal, id, score)
                                 .await
                                 .map_err(|e| driver_error(TOUCH, e))?;
-                            indexed = principal;
+                            added = principal;
                         }
                         _ => return Err(Error::backend(TOUCH, UnexpectedReply(TOUCH))),
                     },

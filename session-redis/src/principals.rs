@@ -1,13 +1,14 @@
 //! The sessions of a principal: one sorted set per principal, `{prefix}principal:{principal}`,
-//! whose members are session ids scored by their `expires_at` (Unix ms). See the crate
-//! documentation's "Sessions of a user".
+//! whose members are session ids scored by their `expires_at` plus
+//! [`RedisStore::INDEX_HEADROOM`] (Unix ms). See the crate documentation's "Sessions of a user".
 //!
 //! The index and a session live in different Cluster slots (a session's key is found by its id
 //! alone), so no command updates both atomically. Three rules keep it correct anyway:
 //!
-//! - every write of a session with a principal adds it to the principal's index *before* the
-//!   session write, with `ZADD GT`, so the index holds every live session of the principal with
-//!   a score at least its expiry;
+//! - the index holds every live session of the principal with a score at least its expiry: a
+//!   session's stored value says up to when its entry is known to reach (`indexed_until`, the
+//!   score its writer added it with, which `ZADD GT` never lowers), and a write that would set
+//!   the session's expiry past that, or give it another principal, first adds it to the index;
 //! - the only entries ever removed are those more than [`RedisStore::INDEX_GRACE`] past their
 //!   score by Redis's clock, whose sessions have expired;
 //! - listing and revocation check each session's stored principal, so an entry of a session
@@ -21,7 +22,7 @@ use redis::Value;
 use session_core::{Error, Id, Principals, Record, Result, check_principal, timed};
 
 use crate::connection::driver_error;
-use crate::layout::{CorruptRecord, INDEX_INFIX, IndexKey, UnexpectedReply};
+use crate::layout::{CorruptRecord, INDEX_INFIX, IndexKey, MAX_INDEXED_UNTIL, UnexpectedReply};
 use crate::scripts::{self, Script};
 use crate::{Layout, RedisStore};
 
@@ -44,12 +45,35 @@ const GRACE_MS: u64 = {
     millis as u64
 };
 
+/// [`RedisStore::INDEX_HEADROOM`] in milliseconds.
+const HEADROOM_MS: i64 = {
+    let millis = RedisStore::INDEX_HEADROOM.as_millis();
+    assert!(millis < 1 << 53, "a headroom Lua's numbers hold");
+    millis as i64
+};
+
+/// The score of a session expiring at `expires` (Unix ms) in its principal's index: that plus
+/// the headroom, within `0..=MAX_INDEXED_UNTIL` (a session expiring after the year 285,000 gets
+/// a score below its expiry).
+pub(crate) fn index_score(expires: i64) -> i64 {
+    expires
+        .saturating_add(HEADROOM_MS)
+        .clamp(0, MAX_INDEXED_UNTIL)
+}
+
 impl RedisStore {
-    /// How long an entry of a principal's index outlives the expiry of its session: one
-    /// minute. Pruning removes an entry only once Redis's clock is this far past its score, so a
-    /// Cluster master whose clock runs up to this much ahead of another's still never removes
-    /// the entry of a session that the other master keeps live.
+    /// How long an entry of a principal's index stays past its score: one minute. Pruning
+    /// removes an entry only once Redis's clock is this far past its score, so a Cluster master
+    /// whose clock runs up to this much ahead of another's still never removes the entry of a
+    /// session that the other master keeps live.
     pub const INDEX_GRACE: std::time::Duration = std::time::Duration::from_secs(60);
+
+    /// How far past a session's expiry its entry in its principal's index reaches: one hour.
+    /// A `touch` or `save` that keeps the session its principal's, with an expiry within what
+    /// the entry covers, does not write the index (one round trip); one that moves the expiry
+    /// further first moves the entry to an hour past the new expiry. The price: an entry stays
+    /// this much longer after its session expires.
+    pub const INDEX_HEADROOM: std::time::Duration = std::time::Duration::from_secs(3600);
 
     /// The Redis key of the index of `principal`'s sessions: the prefix, `principal:`, then the
     /// principal. Session ids never contain `:`, so it is never the key of a session.
@@ -70,13 +94,13 @@ impl RedisStore {
         }
     }
 
-    /// Adds the session `id`, expiring at `expires` (Unix ms), to `principal`'s index, prunes
-    /// the index and moves its own expiry past its latest entry.
+    /// Adds the session `id` to `principal`'s index with at least the score `score` (see
+    /// [`index_score`]), prunes the index and moves its own expiry past its latest entry.
     pub(crate) async fn index_add(
         &self,
         principal: &str,
         id: &Id,
-        expires: i64,
+        score: i64,
     ) -> redis::RedisResult<()> {
         let key = self.index_key(principal);
         self.connection
@@ -85,7 +109,7 @@ impl RedisStore {
                 key,
                 key.len() + id.as_str().len() + 48,
                 |cmd| {
-                    cmd.arg(expires).arg(id.as_str()).arg(GRACE_MS);
+                    cmd.arg(score).arg(id.as_str()).arg(GRACE_MS);
                 },
             )
             .await
