@@ -1,5 +1,6 @@
 //! The conformance suite against a standalone Redis in a container: every store rule with the
-//! default MessagePack codec and again with JSON, the clock-skew rules and the outage rules.
+//! default MessagePack codec and again with JSON, the clock-skew rules, the sessions of a
+//! principal and the outage rules.
 
 use std::sync::Arc;
 
@@ -29,6 +30,7 @@ fn with_clock(store: &RedisStore, clock: Arc<dyn Clock>) -> RedisStore {
 
 session_conformance::store_tests!(setup);
 session_conformance::skew_tests!(setup, with_clock);
+session_conformance::principal_tests!(setup);
 
 /// The store rules once more with the JSON codec.
 mod json {
