@@ -10,6 +10,10 @@ use std::time::Duration;
 
 #[cfg(any(feature = "postgres", feature = "mysql", feature = "sqlite"))]
 mod dialect;
+#[cfg(feature = "postgres")]
+mod express;
+#[cfg(any(feature = "postgres", feature = "mysql", feature = "sqlite"))]
+mod layout;
 #[cfg(feature = "mysql")]
 mod mysql;
 #[cfg(feature = "postgres")]

@@ -17,6 +17,7 @@ use sqlx::{
 use time::OffsetDateTime;
 
 use crate::dialect::{Class, Dialect, Save, SizeLimit, Statements};
+use crate::layout::ForeignLayout;
 use crate::schema::{self, Column};
 use crate::table::TableName;
 
@@ -40,6 +41,9 @@ pub struct SqlStore<DB: Dialect> {
     clock: Arc<dyn Clock>,
     /// The size limit read from the server ([`SizeLimit::Setting`]), shared by clones.
     size_limit: Arc<OnceLock<usize>>,
+    /// Another layout of the table (the Express-compatible one), which then runs every
+    /// operation; `None`: the store's own.
+    layout: Option<Arc<dyn ForeignLayout<DB>>>,
 }
 
 impl<DB: Dialect> Clone for SqlStore<DB> {
@@ -52,6 +56,7 @@ impl<DB: Dialect> Clone for SqlStore<DB> {
             timeout: self.timeout,
             clock: Arc::clone(&self.clock),
             size_limit: Arc::clone(&self.size_limit),
+            layout: self.layout.clone(),
         }
     }
 }
@@ -64,6 +69,7 @@ impl<DB: Dialect> fmt::Debug for SqlStore<DB> {
             .field("codec", &self.codec)
             .field("timeout", &self.timeout)
             .field("clock", &self.clock)
+            .field("layout", &self.layout)
             .finish_non_exhaustive()
     }
 }
@@ -81,6 +87,7 @@ impl<DB: Dialect> SqlStore<DB> {
             timeout: session_core::DEFAULT_TIMEOUT,
             clock: clock::system(),
             size_limit: Arc::new(OnceLock::new()),
+            layout: None,
         }
     }
 
@@ -99,6 +106,7 @@ impl<DB: Dialect> SqlStore<DB> {
     pub fn with_table(mut self, table: &str) -> Result<Self> {
         self.name = self.name.with_table(table)?;
         self.sql = Arc::new(DB::statements(&self.name));
+        self.layout = self.layout.map(|layout| layout.for_table(&self.name));
         Ok(self)
     }
 
@@ -114,6 +122,7 @@ impl<DB: Dialect> SqlStore<DB> {
     pub fn with_schema(mut self, schema: &str) -> Result<Self> {
         self.name = self.name.with_schema(schema)?;
         self.sql = Arc::new(DB::statements(&self.name));
+        self.layout = self.layout.map(|layout| layout.for_table(&self.name));
         Ok(self)
     }
 
@@ -170,6 +179,28 @@ impl<DB: Dialect> SqlStore<DB> {
         self
     }
 
+    /// Keeps the sessions in the table `table` (a valid name, in the same schema) in the
+    /// layout `layout` builds for it, which runs every operation from then on; `with_table` and
+    /// `with_schema` still rename the table.
+    // Only PostgreSQL has another layout (connect-pg-simple's).
+    #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
+    pub(crate) fn with_layout(
+        mut self,
+        table: &str,
+        layout: impl FnOnce(&TableName) -> Arc<dyn ForeignLayout<DB>>,
+    ) -> Self {
+        table.clone_into(&mut self.name.table);
+        self.sql = Arc::new(DB::statements(&self.name));
+        self.layout = Some(layout(&self.name));
+        self
+    }
+
+    /// The layout set with [`Self::with_layout`], if any.
+    #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
+    pub(crate) fn layout(&self) -> Option<&Arc<dyn ForeignLayout<DB>>> {
+        self.layout.as_ref()
+    }
+
     /// Runs `operation` within the store's time limit.
     async fn timed<T>(
         &self,
@@ -221,7 +252,7 @@ fn backoff(attempts: u32) -> Duration {
 
 /// The store's error for an sqlx error that is not contention: a value that does not decode
 /// (a column of the wrong type, a NULL) is [`Error::Decode`], the rest [`Error::Backend`].
-fn map_error(what: &'static str, error: sqlx::Error) -> Error {
+pub(crate) fn map_error(what: &'static str, error: sqlx::Error) -> Error {
     match error {
         sqlx::Error::ColumnDecode { .. }
         | sqlx::Error::Decode(_)
@@ -266,6 +297,9 @@ where
     /// [`Error::Backend`] if a statement fails (e.g. missing privileges), or takes longer
     /// than the store's timeout.
     pub async fn migrate(&self) -> Result<()> {
+        if let Some(layout) = &self.layout {
+            return layout.migrate(self).await;
+        }
         const WHAT: &str = "migrate the sessions table";
         let fail = |e| map_error(WHAT, e);
         self.timed(WHAT, async {
@@ -357,6 +391,9 @@ where
     }
 
     pub(crate) async fn create(&self, record: &Record) -> Result<()> {
+        if let Some(layout) = &self.layout {
+            return layout.create(self, record).await;
+        }
         const WHAT: &str = "create a session";
         let version = stored_version(check_version(record.version)?)?;
         self.timed(WHAT, async {
@@ -381,6 +418,9 @@ where
     }
 
     pub(crate) async fn load(&self, id: &Id) -> Result<Option<Record>> {
+        if let Some(layout) = &self.layout {
+            return layout.load(self, id).await;
+        }
         const WHAT: &str = "load a session";
         let row = self
             .timed(
@@ -407,6 +447,9 @@ where
     }
 
     pub(crate) async fn save(&self, record: &Record) -> Result<()> {
+        if let Some(layout) = &self.layout {
+            return layout.save(self, record).await;
+        }
         const WHAT: &str = "save a session";
         let version = stored_version(record.version)?;
         let next = stored_version(record.next_version()?)?;
@@ -454,6 +497,9 @@ where
     }
 
     pub(crate) async fn touch(&self, id: &Id, expires_at: OffsetDateTime) -> Result<bool> {
+        if let Some(layout) = &self.layout {
+            return layout.touch(self, id, expires_at).await;
+        }
         const WHAT: &str = "touch a session";
         let done = self
             .timed(
@@ -469,6 +515,9 @@ where
     }
 
     pub(crate) async fn delete(&self, id: &Id) -> Result<()> {
+        if let Some(layout) = &self.layout {
+            return layout.delete(self, id).await;
+        }
         const WHAT: &str = "delete a session";
         self.timed(
             WHAT,
@@ -479,6 +528,9 @@ where
     }
 
     pub(crate) async fn delete_expired_batch(&self, limit: u32) -> Result<u64> {
+        if let Some(layout) = &self.layout {
+            return layout.delete_expired_batch(self, limit).await;
+        }
         const WHAT: &str = "delete expired sessions";
         let done = self
             .timed(
