@@ -247,10 +247,13 @@ async fn express_redis(_: &str) -> Result<Opened, Error> {
 }
 
 #[cfg(feature = "postgres")]
-async fn express_postgres(_: &str) -> Result<Opened, Error> {
-    Err(Error::invalid_config(
-        "the PostgreSQL store has no Express-compatible (connect-pg-simple) layout yet",
-    ))
+async fn express_postgres(url: &str) -> Result<Opened, Error> {
+    let store = session_sqlx::PostgresStore::connect(url)
+        .await?
+        .express_compatible();
+    store.migrate().await?;
+    // connect-pg-simple prunes expired rows too, when the Express app runs.
+    with_cleanup(store)
 }
 
 #[cfg(not(feature = "postgres"))]

@@ -1,11 +1,12 @@
 //! The cross-side matrix: the real Express app (`express/app.js`, express-session with
-//! connect-redis / connect-mongo, installed by `npm ci`) and the Rust app in Express-compatible
-//! mode, on the same store in a container, visited by one browser (one cookie jar, as a browser
-//! shares cookies between two ports of one host).
+//! connect-redis, connect-pg-simple or connect-mongo, installed by `npm ci`) and the Rust app
+//! in Express-compatible mode, on the same store in a container, visited by one browser (one
+//! cookie jar, as a browser shares cookies between two ports of one host).
 //!
-//! Each case runs once per store: `redis::…`, `mongodb::…`. Needs Node.js and the Express app's
-//! packages: `apt-get install nodejs npm` and `npm ci` in `examples/express-tutorial/express`
-//! (`scripts/test.sh` does both); a test fails, saying so, without them.
+//! Each case runs once per store: `redis::…`, `postgres::…`, `mongodb::…`. Needs Node.js and
+//! the Express app's packages: `apt-get install nodejs npm` and `npm ci` in
+//! `examples/express-tutorial/express` (`scripts/test.sh` does both); a test fails, saying so,
+//! without them.
 
 use std::io::{BufRead as _, BufReader, Read as _};
 use std::path::PathBuf;
@@ -241,6 +242,10 @@ async fn start(server: Container, setup: &Setup) -> Sides {
 
 async fn redis(setup: &Setup) -> Sides {
     start(session_testcontainers::redis().await, setup).await
+}
+
+async fn postgres(setup: &Setup) -> Sides {
+    start(session_testcontainers::postgres().await, setup).await
 }
 
 async fn mongodb(setup: &Setup) -> Sides {
@@ -850,5 +855,7 @@ macro_rules! matrix {
 
 #[cfg(feature = "redis")]
 matrix!(redis);
+#[cfg(feature = "postgres")]
+matrix!(postgres);
 #[cfg(feature = "mongodb")]
 matrix!(mongodb);
