@@ -41,6 +41,10 @@ pub(crate) mod sealed {
         /// The columns the store needs, each with the type `migrate` accepts, lower case, as
         /// the `columns` statement reports it.
         const COLUMNS: &'static [(&'static str, &'static str)];
+
+        /// The type of the nullable `principal` column, as `COLUMNS` gives types: `migrate`
+        /// adds the column to a table made before it existed.
+        const PRINCIPAL: &'static str;
     }
 }
 
@@ -57,6 +61,8 @@ pub enum Class {
     Contention,
     /// `migrate`'s `CREATE INDEX` found an index of that name: another instance made it.
     IndexExists,
+    /// `migrate`'s `ADD COLUMN` found a column of that name: another instance added it.
+    ColumnExists,
     /// Anything else: a backend failure.
     Other,
 }
@@ -109,20 +115,29 @@ pub struct Statements {
     /// `CREATE TABLE IF NOT EXISTS`).
     pub(crate) prepare: Vec<Arc<str>>,
     /// Reads the table's columns: rows of (name TEXT, type TEXT, in the primary key BIGINT
-    /// 0/1), no parameters; no rows if the table does not exist.
+    /// 0/1, nullable BIGINT 0/1), no parameters; no rows if the table does not exist.
     pub(crate) columns: Arc<str>,
+    /// Adds the nullable `principal` column to a table made before it existed: the rows
+    /// already there keep no principal.
+    pub(crate) add_principal: Arc<str>,
     /// Counts the indexes whose first column is `expires_at` (BIGINT); `None`: the index
     /// statement can run every time.
     pub(crate) has_expiry_index: Option<Arc<str>>,
     /// Creates the index on `expires_at`.
     pub(crate) create_index: Arc<str>,
+    /// Counts the indexes whose first column is `principal` (BIGINT); `None`: the index
+    /// statement can run every time.
+    pub(crate) has_principal_index: Option<Arc<str>>,
+    /// Creates the index on `principal`.
+    pub(crate) create_principal_index: Arc<str>,
     /// Reads the size limit setting (BIGINT) for [`SizeLimit::Setting`].
     pub(crate) size_limit: Option<Arc<str>>,
-    /// Inserts, or replaces an expired row: id, data, created_at, expires_at, version.
+    /// Inserts, or replaces an expired row: id, data, created_at, expires_at, version,
+    /// principal (or NULL).
     pub(crate) create: Arc<str>,
-    /// The live row's data, created_at, expires_at, version: id.
+    /// The live row's data, created_at, expires_at, version, principal (TEXT or NULL): id.
     pub(crate) load: Arc<str>,
-    /// data, expires_at, next version, id, expected version.
+    /// data, expires_at, next version, principal (or NULL), id, expected version.
     pub(crate) save: Save,
     /// Moves a live row's expiry: expires_at, id.
     pub(crate) touch: Arc<str>,
@@ -130,4 +145,11 @@ pub struct Statements {
     pub(crate) delete: Arc<str>,
     /// Deletes at most `limit` expired rows: limit.
     pub(crate) delete_expired: Arc<str>,
+    /// The live rows of a principal, through its index: id, then the columns of `load`:
+    /// principal.
+    pub(crate) sessions_of: Arc<str>,
+    /// Deletes the row if it is live and of the principal: id, principal.
+    pub(crate) revoke: Arc<str>,
+    /// Deletes the principal's live rows but the one kept: principal, kept id (or NULL).
+    pub(crate) revoke_all: Arc<str>,
 }

@@ -19,6 +19,8 @@ mod mysql;
 #[cfg(feature = "postgres")]
 mod postgres;
 #[cfg(any(feature = "postgres", feature = "mysql", feature = "sqlite"))]
+mod principals;
+#[cfg(any(feature = "postgres", feature = "mysql", feature = "sqlite"))]
 mod schema;
 #[cfg(feature = "sqlite")]
 mod sqlite;

@@ -32,6 +32,18 @@ const LOCK_WAIT_TIMEOUT: u16 = 1205;
 const DEADLOCK: u16 = 1213;
 /// `ER_DUP_KEYNAME`: an index of that name exists.
 const DUPLICATE_INDEX: u16 = 1061;
+/// `ER_DUP_FIELDNAME`: a column of that name exists.
+const DUPLICATE_COLUMN: u16 = 1060;
+
+/// The `principal` column: the principal's UTF-8 bytes, compared byte for byte. A binary
+/// string because every text collation of MySQL and MariaDB that is not `_bin` ignores case or
+/// accents, and the `_bin` ones (`utf8mb4_bin`) are `PAD SPACE`: `'ada'` would find the
+/// sessions of `'ADA'`, `'äda'` or `'ada '`. 256 bytes is
+/// [`MAX_PRINCIPAL_LEN`](session_core::MAX_PRINCIPAL_LEN).
+const PRINCIPAL_COLUMN: &str = "principal VARBINARY(256) NULL";
+
+/// The stored principal as text for the driver, which reads no binary string as a `String`.
+const PRINCIPAL_TEXT: &str = "CONVERT(principal USING utf8mb4)";
 
 impl Dialect for MySql {}
 
@@ -49,10 +61,12 @@ impl Sealed for MySql {
         ("expires_at", "bigint"),
         ("version", "bigint"),
     ];
+    const PRINCIPAL: &'static str = "varbinary";
 
     fn statements(name: &TableName) -> Statements {
         let t = name.qualified('`');
         let index = name.expiry_index();
+        let principal_index = name.principal_index();
         let schema = match &name.schema {
             Some(schema) => format!("'{schema}'"),
             None => "DATABASE()".to_owned(),
@@ -67,13 +81,15 @@ impl Sealed for MySql {
                  created_at BIGINT NOT NULL, \
                  expires_at BIGINT NOT NULL, \
                  version BIGINT NOT NULL, \
-                 INDEX `{index}` (expires_at)) ENGINE = InnoDB"
+                 {PRINCIPAL_COLUMN}, \
+                 INDEX `{index}` (expires_at), \
+                 INDEX `{principal_index}` (principal)) ENGINE = InnoDB"
             ))],
             columns: sql(format!(
                 "SELECT CAST(COLUMN_NAME AS CHAR), \
                  CAST(CONCAT(DATA_TYPE, IF(COLLATION_NAME IS NULL, '', \
                  CONCAT(' collate ', COLLATION_NAME))) AS CHAR), \
-                 CAST(COLUMN_KEY = 'PRI' AS SIGNED) \
+                 CAST(COLUMN_KEY = 'PRI' AS SIGNED), CAST(IS_NULLABLE = 'YES' AS SIGNED) \
                  FROM information_schema.COLUMNS \
                  WHERE TABLE_SCHEMA = {schema} AND TABLE_NAME = '{table}' \
                  ORDER BY ORDINAL_POSITION"
@@ -86,6 +102,18 @@ impl Sealed for MySql {
                  AND COLUMN_NAME = 'expires_at' AND SEQ_IN_INDEX = 1"
             ))),
             create_index: sql(format!("CREATE INDEX `{index}` ON {t} (expires_at)")),
+            // MySQL has no `ADD COLUMN IF NOT EXISTS` either (MariaDB has); another instance
+            // adding it first is `DUPLICATE_COLUMN`. InnoDB adds a nullable last column
+            // without rebuilding the table (MySQL 8.0.12+, MariaDB 10.3+).
+            add_principal: sql(format!("ALTER TABLE {t} ADD COLUMN {PRINCIPAL_COLUMN}")),
+            has_principal_index: Some(sql(format!(
+                "SELECT COUNT(*) FROM information_schema.STATISTICS \
+                 WHERE TABLE_SCHEMA = {schema} AND TABLE_NAME = '{table}' \
+                 AND COLUMN_NAME = 'principal' AND SEQ_IN_INDEX = 1"
+            ))),
+            create_principal_index: sql(format!(
+                "CREATE INDEX `{principal_index}` ON {t} (principal)"
+            )),
             size_limit: Some(sql("SELECT CAST(@@max_allowed_packet AS SIGNED)".to_owned())),
             // One statement, atomic: a new id is inserted; on a duplicate the row is locked
             // and its expiry checked, an expired row replaced column by column (`expires_at`
@@ -95,24 +123,25 @@ impl Sealed for MySql {
             // affected row, but the OK packet's insert id is the marker (a live row's
             // `expires_at` is later than now, so never 0) only when the live branch ran.
             create: sql(format!(
-                "INSERT INTO {t} (id, data, created_at, expires_at, version) \
-                 VALUES (?, ?, ?, ?, ?) \
+                "INSERT INTO {t} (id, data, created_at, expires_at, version, principal) \
+                 VALUES (?, ?, ?, ?, ?, ?) \
                  ON DUPLICATE KEY UPDATE \
                  data = IF(expires_at <= {NOW}, VALUES(data), data), \
                  created_at = IF(expires_at <= {NOW}, VALUES(created_at), created_at), \
                  version = IF(expires_at <= {NOW}, VALUES(version), version), \
+                 principal = IF(expires_at <= {NOW}, VALUES(principal), principal), \
                  expires_at = IF(expires_at <= {NOW}, VALUES(expires_at), \
                  LAST_INSERT_ID(expires_at))"
             )),
             load: sql(format!(
-                "SELECT data, created_at, expires_at, version FROM {t} \
+                "SELECT data, created_at, expires_at, version, {PRINCIPAL_TEXT} FROM {t} \
                  WHERE id = ? AND expires_at > {NOW}"
             )),
             // The server counts matched rows (CLIENT_FOUND_ROWS), so a save that changes no
             // value still reports its row.
             save: Save::ThenCheck {
                 update: sql(format!(
-                    "UPDATE {t} SET data = ?, expires_at = ?, version = ? \
+                    "UPDATE {t} SET data = ?, expires_at = ?, version = ?, principal = ? \
                      WHERE id = ? AND version = ? AND expires_at > {NOW}"
                 )),
                 is_live: sql(format!(
@@ -129,6 +158,21 @@ impl Sealed for MySql {
             delete_expired: sql(format!(
                 "DELETE FROM {t} WHERE expires_at <= {NOW} ORDER BY expires_at LIMIT ?"
             )),
+            // The bound principal is text and the column a binary string, so the comparison
+            // is byte for byte, and on the column as stored, so the index serves it.
+            sessions_of: sql(format!(
+                "SELECT id, data, created_at, expires_at, version, {PRINCIPAL_TEXT} FROM {t} \
+                 WHERE principal = ? AND expires_at > {NOW}"
+            )),
+            revoke: sql(format!(
+                "DELETE FROM {t} WHERE id = ? AND principal = ? AND expires_at > {NOW}"
+            )),
+            // A locking read, as every InnoDB DELETE: it sees the latest committed rows, so
+            // every session whose create had committed when it started.
+            revoke_all: sql(format!(
+                "DELETE FROM {t} WHERE principal = ? AND expires_at > {NOW} \
+                 AND NOT (id <=> ?)"
+            )),
         }
     }
 
@@ -140,6 +184,7 @@ impl Sealed for MySql {
             // In autocommit, InnoDB rolls back the whole statement for both: nothing written.
             DEADLOCK | LOCK_WAIT_TIMEOUT => Class::Contention,
             DUPLICATE_INDEX => Class::IndexExists,
+            DUPLICATE_COLUMN => Class::ColumnExists,
             _ => Class::Other,
         }
     }

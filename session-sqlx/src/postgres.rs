@@ -36,10 +36,12 @@ impl Sealed for Postgres {
         ("expires_at", "bigint"),
         ("version", "bigint"),
     ];
+    const PRINCIPAL: &'static str = "text";
 
     fn statements(name: &TableName) -> Statements {
         let t = name.qualified('"');
         let index = name.expiry_index();
+        let principal_index = name.principal_index();
         let sql = |s: String| -> Arc<str> { s.into() };
         Statements {
             prepare: vec![
@@ -50,7 +52,8 @@ impl Sealed for Postgres {
                      data BYTEA NOT NULL, \
                      created_at BIGINT NOT NULL, \
                      expires_at BIGINT NOT NULL, \
-                     version BIGINT NOT NULL)"
+                     version BIGINT NOT NULL, \
+                     principal TEXT COLLATE \"C\")"
                 )),
             ],
             // `to_regclass` finds the table as the statements do (through `search_path`
@@ -58,29 +61,42 @@ impl Sealed for Postgres {
             columns: sql(format!(
                 "SELECT a.attname::text, format_type(a.atttypid, a.atttypmod), \
                  CASE WHEN EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = a.attrelid \
-                 AND i.indisprimary AND a.attnum = ANY (i.indkey)) THEN 1 ELSE 0 END::bigint \
+                 AND i.indisprimary AND a.attnum = ANY (i.indkey)) THEN 1 ELSE 0 END::bigint, \
+                 (NOT a.attnotnull)::int::bigint \
                  FROM pg_attribute a \
                  WHERE a.attrelid = to_regclass('{t}') AND a.attnum > 0 AND NOT a.attisdropped \
                  ORDER BY a.attnum"
             )),
+            // Adding a nullable column without a default changes only the catalog: no row is
+            // rewritten, however large the table.
+            add_principal: sql(format!(
+                "ALTER TABLE {t} ADD COLUMN IF NOT EXISTS principal TEXT COLLATE \"C\""
+            )),
             has_expiry_index: None,
             create_index: sql(format!(
                 "CREATE INDEX IF NOT EXISTS \"{index}\" ON {t} (expires_at)"
+            )),
+            // Partial: sessions without a principal cost the index nothing. `principal = $1`
+            // implies `principal IS NOT NULL` (the operator is strict), so the planner uses it.
+            has_principal_index: None,
+            create_principal_index: sql(format!(
+                "CREATE INDEX IF NOT EXISTS \"{principal_index}\" ON {t} (principal) \
+                 WHERE principal IS NOT NULL"
             )),
             size_limit: None,
             // The conflicting row is locked and its expiry checked in the same statement, so
             // of concurrent creates exactly one writes; over a live row the update is skipped
             // and no row is affected.
             create: sql(format!(
-                "INSERT INTO {t} AS s (id, data, created_at, expires_at, version) \
-                 VALUES ($1, $2, $3, $4, $5) \
+                "INSERT INTO {t} AS s (id, data, created_at, expires_at, version, principal) \
+                 VALUES ($1, $2, $3, $4, $5, $6) \
                  ON CONFLICT (id) DO UPDATE SET data = EXCLUDED.data, \
                  created_at = EXCLUDED.created_at, expires_at = EXCLUDED.expires_at, \
-                 version = EXCLUDED.version \
+                 version = EXCLUDED.version, principal = EXCLUDED.principal \
                  WHERE s.expires_at <= {NOW}"
             )),
             load: sql(format!(
-                "SELECT data, created_at, expires_at, version FROM {t} \
+                "SELECT data, created_at, expires_at, version, principal FROM {t} \
                  WHERE id = $1 AND expires_at > {NOW}"
             )),
             // One round trip whatever the outcome: when the update matches nothing, the same
@@ -90,10 +106,10 @@ impl Sealed for Postgres {
             // `NotFound`, not `Conflict`. (Evaluated only when nothing was saved.)
             save: Save::Reporting(sql(format!(
                 "WITH saved AS (\
-                 UPDATE {t} SET data = $1, expires_at = $2, version = $3 \
-                 WHERE id = $4 AND version = $5 AND expires_at > {NOW} RETURNING 1) \
+                 UPDATE {t} SET data = $1, expires_at = $2, version = $3, principal = $4 \
+                 WHERE id = $5 AND version = $6 AND expires_at > {NOW} RETURNING 1) \
                  SELECT (CASE WHEN EXISTS (SELECT 1 FROM saved) THEN 0 \
-                 WHEN EXISTS (SELECT 1 FROM {t} WHERE id = $4 AND expires_at > {NOW} \
+                 WHEN EXISTS (SELECT 1 FROM {t} WHERE id = $5 AND expires_at > {NOW} \
                  FOR SHARE) THEN 1 ELSE 2 END)::bigint"
             ))),
             touch: sql(format!(
@@ -107,6 +123,21 @@ impl Sealed for Postgres {
                  SELECT id FROM {t} WHERE expires_at <= {NOW} \
                  ORDER BY expires_at LIMIT $1 FOR UPDATE SKIP LOCKED) \
                  AND expires_at <= {NOW}"
+            )),
+            // Through the principal index; the database's clock keeps the live rows.
+            sessions_of: sql(format!(
+                "SELECT id, data, created_at, expires_at, version, principal FROM {t} \
+                 WHERE principal = $1 AND expires_at > {NOW}"
+            )),
+            revoke: sql(format!(
+                "DELETE FROM {t} WHERE id = $1 AND principal = $2 AND expires_at > {NOW}"
+            )),
+            // One statement: its snapshot holds every session whose create had committed when
+            // it started, and a row a concurrent save is changing is re-checked once that save
+            // commits (still this principal's and live, or left alone).
+            revoke_all: sql(format!(
+                "DELETE FROM {t} WHERE principal = $1 AND expires_at > {NOW} \
+                 AND id IS DISTINCT FROM $2"
             )),
         }
     }

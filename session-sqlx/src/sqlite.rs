@@ -32,6 +32,8 @@ const ROW_OVERHEAD: usize = 1024;
 /// granted (after the connection's busy timeout): nothing was written.
 const BUSY: u32 = 5;
 const LOCKED: u32 = 6;
+/// `SQLITE_ERROR`, the generic result code (e.g. an `ADD COLUMN` of a column that exists).
+const ERROR: u32 = 1;
 
 impl Dialect for Sqlite {}
 
@@ -45,6 +47,7 @@ impl Sealed for Sqlite {
         ("expires_at", "integer"),
         ("version", "integer"),
     ];
+    const PRINCIPAL: &'static str = "text";
 
     fn statements(name: &TableName) -> Statements {
         let t = name.qualified('"');
@@ -53,6 +56,10 @@ impl Sealed for Sqlite {
         let index = match &name.schema {
             Some(schema) => format!("\"{schema}\".\"{}\"", name.expiry_index()),
             None => format!("\"{}\"", name.expiry_index()),
+        };
+        let principal_index = match &name.schema {
+            Some(schema) => format!("\"{schema}\".\"{}\"", name.principal_index()),
+            None => format!("\"{}\"", name.principal_index()),
         };
         let table_info = match &name.schema {
             Some(schema) => format!("pragma_table_info('{table}', '{schema}')"),
@@ -66,34 +73,44 @@ impl Sealed for Sqlite {
                  data BLOB NOT NULL, \
                  created_at INTEGER NOT NULL, \
                  expires_at INTEGER NOT NULL, \
-                 version INTEGER NOT NULL)"
+                 version INTEGER NOT NULL, \
+                 principal TEXT)"
             ))],
             columns: sql(format!(
-                "SELECT name, type, CAST(pk > 0 AS INTEGER) FROM {table_info} ORDER BY cid"
+                "SELECT name, type, CAST(pk > 0 AS INTEGER), CAST(\"notnull\" = 0 AS INTEGER) \
+                 FROM {table_info} ORDER BY cid"
             )),
+            add_principal: sql(format!("ALTER TABLE {t} ADD COLUMN principal TEXT")),
             has_expiry_index: None,
             create_index: sql(format!(
                 "CREATE INDEX IF NOT EXISTS {index} ON \"{table}\" (expires_at)"
+            )),
+            // Partial: sessions without a principal cost the index nothing; SQLite uses it for
+            // `principal = ?`, which implies `principal IS NOT NULL`.
+            has_principal_index: None,
+            create_principal_index: sql(format!(
+                "CREATE INDEX IF NOT EXISTS {principal_index} ON \"{table}\" (principal) \
+                 WHERE principal IS NOT NULL"
             )),
             size_limit: None,
             // In DO UPDATE, bare column names are the stored row's: a live row is left alone
             // and the statement changes nothing.
             create: sql(format!(
-                "INSERT INTO {t} (id, data, created_at, expires_at, version) \
-                 VALUES (?1, ?2, ?3, ?4, ?5) \
+                "INSERT INTO {t} (id, data, created_at, expires_at, version, principal) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6) \
                  ON CONFLICT (id) DO UPDATE SET data = excluded.data, \
                  created_at = excluded.created_at, expires_at = excluded.expires_at, \
-                 version = excluded.version \
+                 version = excluded.version, principal = excluded.principal \
                  WHERE expires_at <= {NOW}"
             )),
             load: sql(format!(
-                "SELECT data, created_at, expires_at, version FROM {t} \
+                "SELECT data, created_at, expires_at, version, principal FROM {t} \
                  WHERE id = ?1 AND expires_at > {NOW}"
             )),
             save: Save::ThenCheck {
                 update: sql(format!(
-                    "UPDATE {t} SET data = ?1, expires_at = ?2, version = ?3 \
-                     WHERE id = ?4 AND version = ?5 AND expires_at > {NOW}"
+                    "UPDATE {t} SET data = ?1, expires_at = ?2, version = ?3, principal = ?4 \
+                     WHERE id = ?5 AND version = ?6 AND expires_at > {NOW}"
                 )),
                 is_live: sql(format!(
                     "SELECT 1 FROM {t} WHERE id = ?1 AND expires_at > {NOW}"
@@ -108,6 +125,17 @@ impl Sealed for Sqlite {
                 "DELETE FROM {t} WHERE id IN (\
                  SELECT id FROM {t} WHERE expires_at <= {NOW} ORDER BY expires_at LIMIT ?1)"
             )),
+            sessions_of: sql(format!(
+                "SELECT id, data, created_at, expires_at, version, principal FROM {t} \
+                 WHERE principal = ?1 AND expires_at > {NOW}"
+            )),
+            revoke: sql(format!(
+                "DELETE FROM {t} WHERE id = ?1 AND principal = ?2 AND expires_at > {NOW}"
+            )),
+            // SQLite has one writer at a time: the statement sees every committed create.
+            revoke_all: sql(format!(
+                "DELETE FROM {t} WHERE principal = ?1 AND expires_at > {NOW} AND id IS NOT ?2"
+            )),
         }
     }
 
@@ -119,6 +147,10 @@ impl Sealed for Sqlite {
             .map(|code| code & 0xff);
         match primary {
             Some(BUSY | LOCKED) => Class::Contention,
+            // SQLite has no code of its own for this; the message is stable.
+            Some(ERROR) if error.message().starts_with("duplicate column name") => {
+                Class::ColumnExists
+            }
             _ => Class::Other,
         }
     }

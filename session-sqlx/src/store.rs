@@ -9,7 +9,9 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use session_core::clock::{self, Clock};
-use session_core::{Codec, Error, Id, MessagePack, Record, Result, check_timeout, check_version};
+use session_core::{
+    Codec, Error, Id, MessagePack, Record, Result, check_principal, check_timeout, check_version,
+};
 use sqlx::{
     AssertSqlSafe, ColumnIndex, Database, Decode, Encode, Executor, IntoArguments, Pool, Row as _,
     Type,
@@ -18,7 +20,7 @@ use time::OffsetDateTime;
 
 use crate::dialect::{Class, Dialect, Save, SizeLimit, Statements};
 use crate::layout::ForeignLayout;
-use crate::schema::{self, Column};
+use crate::schema::{self, Column, Layout};
 use crate::table::TableName;
 
 /// Attempts of one statement that the database aborts because of contention, before the
@@ -179,6 +181,11 @@ impl<DB: Dialect> SqlStore<DB> {
         self
     }
 
+    /// The statements of the store's table.
+    pub(crate) fn statements(&self) -> &Statements {
+        &self.sql
+    }
+
     /// Keeps the sessions in the table `table` (a valid name, in the same schema) in the
     /// layout `layout` builds for it, which runs every operation from then on; `with_table` and
     /// `with_schema` still rename the table.
@@ -202,7 +209,7 @@ impl<DB: Dialect> SqlStore<DB> {
     }
 
     /// Runs `operation` within the store's time limit.
-    async fn timed<T>(
+    pub(crate) async fn timed<T>(
         &self,
         what: &'static str,
         operation: impl Future<Output = Result<T>>,
@@ -262,7 +269,7 @@ pub(crate) fn map_error(what: &'static str, error: sqlx::Error) -> Error {
     }
 }
 
-fn statement<DB: Database>(
+pub(crate) fn statement<DB: Database>(
     sql: &Arc<str>,
 ) -> sqlx::query::Query<'static, DB, <DB as Database>::Arguments> {
     sqlx::query(AssertSqlSafe(Arc::clone(sql)))
@@ -273,12 +280,23 @@ fn stored_version(version: u64) -> Result<i64> {
     i64::try_from(version).map_err(|_| Error::VersionOutOfRange(version))
 }
 
+/// A record's principal as stored, after [`check_principal`]: `create` and `save` refuse one
+/// it refuses before writing anything.
+fn stored_principal(record: &Record) -> Result<Option<&str>> {
+    record.principal.as_deref().map(check_principal).transpose()
+}
+
+/// The columns of a live row as `load` and `sessions_of` read them: data, created_at,
+/// expires_at, version, principal.
+pub(crate) type Row = (Vec<u8>, i64, i64, i64, Option<String>);
+
 /// The operations, written once. The bounds say what the shared code needs from a driver:
 /// pools that execute, and text, bytes and 64-bit integers that bind and decode.
 impl<DB: Dialect> SqlStore<DB>
 where
     for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
     for<'q> &'q str: Encode<'q, DB> + Type<DB>,
+    for<'q> Option<&'q str>: Encode<'q, DB>,
     for<'q> &'q [u8]: Encode<'q, DB> + Type<DB>,
     for<'q> i64: Encode<'q, DB> + Decode<'q, DB> + Type<DB>,
     for<'r> Vec<u8>: Decode<'r, DB> + Type<DB>,
@@ -286,14 +304,17 @@ where
     usize: ColumnIndex<DB::Row>,
     DB::Arguments: IntoArguments<DB>,
 {
-    /// Creates the table and the index on its expiry column if they do not exist, and checks
-    /// that an existing table has the layout the store needs. Safe to run at every startup
-    /// and from several instances at once; the schema, if one is configured, must exist.
+    /// Creates the table and its indexes (on the expiry and principal columns) if they do not
+    /// exist, and checks that an existing table has the layout the store needs; to a table
+    /// made before principals existed it adds the nullable `principal` column (its rows keep
+    /// no principal). Safe to run at every startup and from several instances at once; the
+    /// schema, if one is configured, must exist.
     ///
     /// # Errors
     ///
     /// [`Error::InvalidConfig`] if the table exists with another layout, naming every missing
-    /// column, wrong type and primary key problem (the table is left as it is);
+    /// column, wrong type, non-nullable `principal` and primary key problem (the table is left
+    /// as it is);
     /// [`Error::Backend`] if a statement fails (e.g. missing privileges), or takes longer
     /// than the store's timeout.
     pub async fn migrate(&self) -> Result<()> {
@@ -307,32 +328,53 @@ where
             for sql in &self.sql.prepare {
                 tx.execute(statement::<DB>(sql)).await.map_err(fail)?;
             }
-            let columns: Vec<Column> = sqlx::query_as::<DB, (String, String, i64)>(AssertSqlSafe(
-                Arc::clone(&self.sql.columns),
-            ))
+            let columns: Vec<Column> = sqlx::query_as::<DB, (String, String, i64, i64)>(
+                AssertSqlSafe(Arc::clone(&self.sql.columns)),
+            )
             .fetch_all(&mut *tx)
             .await
             .map_err(fail)?
             .into_iter()
             .map(Column::from)
             .collect();
-            schema::check(&self.qualified_name(), &columns, DB::COLUMNS)?;
-            let indexed = match &self.sql.has_expiry_index {
-                Some(sql) => {
-                    sqlx::query_scalar::<DB, i64>(AssertSqlSafe(Arc::clone(sql)))
-                        .fetch_one(&mut *tx)
-                        .await
-                        .map_err(fail)?
-                        > 0
-                }
-                None => false,
+            let layout = Layout {
+                columns: DB::COLUMNS,
+                principal: DB::PRINCIPAL,
             };
-            if !indexed {
-                match tx.execute(statement::<DB>(&self.sql.create_index)).await {
+            if schema::check(&self.qualified_name(), &columns, layout)? {
+                // A table from before principals: its rows get NULL, no principal.
+                match tx.execute(statement::<DB>(&self.sql.add_principal)).await {
                     Ok(_) => {}
-                    // Another instance created it meanwhile.
-                    Err(sqlx::Error::Database(e)) if DB::classify(&*e) == Class::IndexExists => {}
+                    // Another instance added it meanwhile.
+                    Err(sqlx::Error::Database(e)) if DB::classify(&*e) == Class::ColumnExists => {}
                     Err(e) => return Err(fail(e)),
+                }
+            }
+            for (has_index, create_index) in [
+                (&self.sql.has_expiry_index, &self.sql.create_index),
+                (
+                    &self.sql.has_principal_index,
+                    &self.sql.create_principal_index,
+                ),
+            ] {
+                let indexed = match has_index {
+                    Some(sql) => {
+                        sqlx::query_scalar::<DB, i64>(AssertSqlSafe(Arc::clone(sql)))
+                            .fetch_one(&mut *tx)
+                            .await
+                            .map_err(fail)?
+                            > 0
+                    }
+                    None => false,
+                };
+                if !indexed {
+                    match tx.execute(statement::<DB>(create_index)).await {
+                        Ok(_) => {}
+                        // Another instance created it meanwhile.
+                        Err(sqlx::Error::Database(e))
+                            if DB::classify(&*e) == Class::IndexExists => {}
+                        Err(e) => return Err(fail(e)),
+                    }
                 }
             }
             tx.commit().await.map_err(fail)
@@ -382,7 +424,8 @@ where
         Ok(*self.size_limit.get_or_init(|| limit))
     }
 
-    async fn execute(
+    /// Runs a statement, again on contention (see [`retry`]).
+    pub(crate) async fn execute(
         &self,
         what: &'static str,
         build: impl Fn() -> sqlx::query::Query<'static, DB, DB::Arguments>,
@@ -396,6 +439,7 @@ where
         }
         const WHAT: &str = "create a session";
         let version = stored_version(check_version(record.version)?)?;
+        let principal = stored_principal(record)?;
         self.timed(WHAT, async {
             let data = self.encode(WHAT, record).await?;
             let done = self
@@ -406,6 +450,7 @@ where
                         .bind(clock::unix_millis(record.created_at))
                         .bind(clock::unix_millis(record.expires_at))
                         .bind(version)
+                        .bind(principal)
                 })
                 .await?;
             if DB::created(&done) {
@@ -426,24 +471,42 @@ where
             .timed(
                 WHAT,
                 retry(WHAT, DB::classify, || {
-                    sqlx::query_as::<DB, (Vec<u8>, i64, i64, i64)>(AssertSqlSafe(Arc::clone(
-                        &self.sql.load,
-                    )))
-                    .bind(id.as_str())
-                    .fetch_optional(&self.pool)
+                    sqlx::query_as::<DB, Row>(AssertSqlSafe(Arc::clone(&self.sql.load)))
+                        .bind(id.as_str())
+                        .fetch_optional(&self.pool)
                 }),
             )
             .await?;
-        let Some((data, created_at, expires_at, version)) = row else {
-            return Ok(None);
-        };
-        Ok(Some(Record::from_parts(
-            id.clone(),
+        row.map(|row| self.record(id.clone(), row)).transpose()
+    }
+
+    /// The record a live row holds.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Decode`] for data the codec cannot read, an instant or version out of range,
+    /// or a stored principal [`check_principal`] refuses (which no store writes).
+    pub(crate) fn record(
+        &self,
+        id: Id,
+        (data, created_at, expires_at, version, principal): Row,
+    ) -> Result<Record> {
+        let principal = principal
+            .map(|p| match check_principal(&p) {
+                Ok(_) => Ok(p),
+                Err(_) => Err(Error::decode(
+                    "the stored principal is empty, too long or has control characters",
+                )),
+            })
+            .transpose()?;
+        Ok(Record::from_parts(
+            id,
             self.codec.decode(Bytes::from(data))?,
             clock::from_unix_millis(created_at)?,
             clock::from_unix_millis(expires_at)?,
             u64::try_from(version).map_err(Error::decode)?,
-        )))
+        )
+        .with_principal(principal))
     }
 
     pub(crate) async fn save(&self, record: &Record) -> Result<()> {
@@ -453,6 +516,7 @@ where
         const WHAT: &str = "save a session";
         let version = stored_version(record.version)?;
         let next = stored_version(record.next_version()?)?;
+        let principal = stored_principal(record)?;
         self.timed(WHAT, async {
             let data = self.encode(WHAT, record).await?;
             let update = |sql| {
@@ -460,6 +524,7 @@ where
                     .bind(data.as_slice())
                     .bind(clock::unix_millis(record.expires_at))
                     .bind(next)
+                    .bind(principal)
                     .bind(record.id.as_str())
                     .bind(version)
             };
@@ -544,11 +609,19 @@ where
     }
 }
 
-/// `Store` and `ExpiredDeletion` for one database, forwarding to the shared operations.
+/// `Store`, `ExpiredDeletion` and `Principals` for one database, forwarding to the shared operations.
 macro_rules! store_traits {
     ($db:ty) => {
         #[async_trait::async_trait]
         impl session_core::Store for $crate::SqlStore<$db> {
+            fn principals(&self) -> Option<&dyn session_core::Principals> {
+                // Another program's layout (Express's) has no principal column.
+                match self.layout() {
+                    None => Some(self),
+                    Some(_) => None,
+                }
+            }
+
             async fn create(&self, record: &session_core::Record) -> session_core::Result<()> {
                 self.create(record).await
             }
@@ -581,6 +654,32 @@ macro_rules! store_traits {
         impl session_core::ExpiredDeletion for $crate::SqlStore<$db> {
             async fn delete_expired_batch(&self, limit: u32) -> session_core::Result<u64> {
                 self.delete_expired_batch(limit).await
+            }
+        }
+
+        #[async_trait::async_trait]
+        impl session_core::Principals for $crate::SqlStore<$db> {
+            async fn sessions_of(
+                &self,
+                principal: &str,
+            ) -> session_core::Result<Vec<session_core::Record>> {
+                self.sessions_of(principal).await
+            }
+
+            async fn revoke(
+                &self,
+                principal: &str,
+                id: &session_core::Id,
+            ) -> session_core::Result<bool> {
+                self.revoke(principal, id).await
+            }
+
+            async fn revoke_all(
+                &self,
+                principal: &str,
+                keep: Option<&session_core::Id>,
+            ) -> session_core::Result<u64> {
+                self.revoke_all(principal, keep).await
             }
         }
     };

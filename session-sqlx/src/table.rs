@@ -72,6 +72,11 @@ impl TableName {
     pub(crate) fn expiry_index(&self) -> String {
         format!("{}_expires_at_idx", self.table)
     }
+
+    /// The name of the index on the principal column, unquoted.
+    pub(crate) fn principal_index(&self) -> String {
+        format!("{}_principal_idx", self.table)
+    }
 }
 
 #[cfg(test)]
@@ -118,5 +123,6 @@ mod tests {
         assert_eq!(name.qualified('`'), "`auth`.`web_sessions`");
         assert_eq!(TableName::default().qualified('"'), "\"sessions\"");
         assert_eq!(name.expiry_index(), "web_sessions_expires_at_idx");
+        assert_eq!(name.principal_index(), "web_sessions_principal_idx");
     }
 }
