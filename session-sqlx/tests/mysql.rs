@@ -31,6 +31,7 @@ fn with_clock(store: &MySqlStore, clock: Arc<dyn Clock>) -> MySqlStore {
 
 mod conformance {
     session_conformance::store_tests!(super::setup);
+    session_conformance::principal_tests!(super::setup);
 }
 
 mod json {
@@ -40,6 +41,7 @@ mod json {
     }
 
     session_conformance::store_tests!(setup);
+    session_conformance::principal_tests!(setup);
 }
 
 mod skew {
@@ -541,6 +543,21 @@ async fn migrate_reports_what_is_wrong_with_an_existing_table() {
                  PRIMARY KEY (id, version))",
                 &["the primary key is (id, version), expected `id` alone"],
             ),
+            (
+                // `utf8mb4_bin` is PAD SPACE: `ada` would find the sessions of `ada `.
+                "CREATE TABLE {table} (id VARCHAR(128) CHARACTER SET ascii COLLATE ascii_bin \
+                 PRIMARY KEY, data LONGBLOB NOT NULL, created_at BIGINT NOT NULL, \
+                 expires_at BIGINT NOT NULL, version BIGINT NOT NULL, \
+                 principal VARCHAR(256) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin)",
+                &["column `principal` is `varchar collate utf8mb4_bin`, expected `varbinary`"],
+            ),
+            (
+                "CREATE TABLE {table} (id VARCHAR(128) CHARACTER SET ascii COLLATE ascii_bin \
+                 PRIMARY KEY, data LONGBLOB NOT NULL, created_at BIGINT NOT NULL, \
+                 expires_at BIGINT NOT NULL, version BIGINT NOT NULL, \
+                 principal VARBINARY(256) NOT NULL)",
+                &["column `principal` is NOT NULL, expected it to allow NULL"],
+            ),
         ],
     )
     .await;
@@ -584,7 +601,7 @@ async fn wrongly_typed_columns_are_decode_errors() {
         &format!(
             "CREATE TABLE {table} (id VARCHAR(128) CHARACTER SET ascii COLLATE ascii_bin \
              PRIMARY KEY, data LONGBLOB, created_at TEXT NOT NULL, expires_at BIGINT NOT NULL, \
-             version BIGINT NOT NULL)"
+             version BIGINT NOT NULL, principal VARBINARY(256))"
         ),
     )
     .await;
@@ -594,7 +611,8 @@ async fn wrongly_typed_columns_are_decode_errors() {
         let table = table.clone();
         move |id: session_core::Id| async move {
             sqlx::query(sqlx::AssertSqlSafe(format!(
-                "INSERT INTO {table} VALUES (?, ?, ?, UNIX_TIMESTAMP() * 1000 + 3600000, 0)"
+                "INSERT INTO {table} (id, data, created_at, expires_at, version) \
+                 VALUES (?, ?, ?, UNIX_TIMESTAMP() * 1000 + 3600000, 0)"
             )))
             .bind(id.as_str())
             .bind(data)
@@ -645,4 +663,82 @@ async fn the_database_clock_decides_expiry() {
     let ahead = MySqlStore::new(pool_with_clock(server.url(), 86_400).await);
     let behind = MySqlStore::new(pool_with_clock(server.url(), -86_400).await);
     common::the_database_clock_decides_expiry(&store, &ahead, &behind).await;
+}
+
+/// The table as the store made it before it kept principals.
+const TABLE_BEFORE_PRINCIPALS: &str = "CREATE TABLE {table} (id VARCHAR(128) CHARACTER SET ascii \
+     COLLATE ascii_bin NOT NULL PRIMARY KEY, data LONGBLOB NOT NULL, created_at BIGINT NOT NULL, \
+     expires_at BIGINT NOT NULL, version BIGINT NOT NULL, \
+     INDEX `{table}_expires_at_idx` (expires_at)) ENGINE = InnoDB";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sessions_stored_before_principals_still_load() {
+    let (store, _server) = setup().await;
+    let pool = store.pool().clone();
+    let table = common::random_table();
+    execute(&pool, &TABLE_BEFORE_PRINCIPALS.replace("{table}", &table)).await;
+    let old = store.clone().with_table(&table).expect("valid name");
+    common::sessions_stored_before_principals_still_load(
+        &old,
+        async || old.migrate().await,
+        |record| {
+            let (pool, table) = (pool.clone(), table.clone());
+            async move {
+                sqlx::query(sqlx::AssertSqlSafe(format!(
+                    "INSERT INTO {table} (id, data, created_at, expires_at, version) \
+                     VALUES (?, ?, ?, ?, ?)"
+                )))
+                .bind(record.id.as_str())
+                .bind(common::encoded(&record))
+                .bind(session_core::clock::unix_millis(record.created_at))
+                .bind(session_core::clock::unix_millis(record.expires_at))
+                .bind(i64::try_from(record.version).expect("a small version"))
+                .execute(&pool)
+                .await
+                .expect("insert a session as the old store did");
+            }
+        },
+    )
+    .await;
+
+    let (kind, nullable): (String, String) = sqlx::query_as(
+        "SELECT CAST(COLUMN_TYPE AS CHAR), CAST(IS_NULLABLE AS CHAR) \
+         FROM information_schema.COLUMNS \
+         WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ? AND COLUMN_NAME = 'principal'",
+    )
+    .bind(&table)
+    .fetch_one(&pool)
+    .await
+    .expect("the principal column exists");
+    assert_eq!(
+        (kind.as_str(), nullable.as_str()),
+        ("varbinary(256)", "YES"),
+        "a nullable binary string"
+    );
+    let indexes: Vec<String> = sqlx::query_scalar(
+        "SELECT CAST(INDEX_NAME AS CHAR) FROM information_schema.STATISTICS \
+         WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ? AND COLUMN_NAME = 'principal'",
+    )
+    .bind(&table)
+    .fetch_all(&pool)
+    .await
+    .expect("read the catalog");
+    assert_eq!(indexes, [format!("{table}_principal_idx")]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_principals_rows_leave_with_delete_revoke_and_cleanup() {
+    let (store, _server) = setup().await;
+    let pool = store.pool().clone();
+    common::a_principals_rows_leave_with_delete_revoke_and_cleanup(&store, |principal| {
+        let pool = pool.clone();
+        async move {
+            sqlx::query_scalar("SELECT COUNT(*) FROM sessions WHERE principal = ?")
+                .bind(principal)
+                .fetch_one(&pool)
+                .await
+                .expect("count the principal's rows")
+        }
+    })
+    .await;
 }

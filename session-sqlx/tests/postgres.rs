@@ -30,6 +30,7 @@ fn with_clock(store: &PostgresStore, clock: Arc<dyn Clock>) -> PostgresStore {
 
 mod conformance {
     session_conformance::store_tests!(super::setup);
+    session_conformance::principal_tests!(super::setup);
 }
 
 mod json {
@@ -39,6 +40,7 @@ mod json {
     }
 
     session_conformance::store_tests!(setup);
+    session_conformance::principal_tests!(setup);
 }
 
 mod skew {
@@ -316,6 +318,18 @@ async fn migrate_reports_what_is_wrong_with_an_existing_table() {
                  created_at BIGINT NOT NULL, expires_at BIGINT NOT NULL, version BIGINT NOT NULL)",
                 &["there is no primary key, expected `id`"],
             ),
+            (
+                "CREATE TABLE {table} (id TEXT PRIMARY KEY, data BYTEA NOT NULL, \
+                 created_at BIGINT NOT NULL, expires_at BIGINT NOT NULL, version BIGINT NOT NULL, \
+                 principal BIGINT)",
+                &["column `principal` is `bigint`, expected `text`"],
+            ),
+            (
+                "CREATE TABLE {table} (id TEXT PRIMARY KEY, data BYTEA NOT NULL, \
+                 created_at BIGINT NOT NULL, expires_at BIGINT NOT NULL, version BIGINT NOT NULL, \
+                 principal TEXT NOT NULL)",
+                &["column `principal` is NOT NULL, expected it to allow NULL"],
+            ),
         ],
     )
     .await;
@@ -355,7 +369,7 @@ async fn wrongly_typed_columns_are_decode_errors() {
         &pool,
         &format!(
             "CREATE TABLE {table} (id TEXT PRIMARY KEY, data BYTEA, created_at TEXT NOT NULL, \
-             expires_at BIGINT NOT NULL, version BIGINT NOT NULL)"
+             expires_at BIGINT NOT NULL, version BIGINT NOT NULL, principal TEXT)"
         ),
     )
     .await;
@@ -365,7 +379,8 @@ async fn wrongly_typed_columns_are_decode_errors() {
         let table = table.clone();
         move |id: session_core::Id| async move {
             sqlx::query(sqlx::AssertSqlSafe(format!(
-                "INSERT INTO {table} VALUES ($1, $2, $3, \
+                "INSERT INTO {table} (id, data, created_at, expires_at, version) \
+                 VALUES ($1, $2, $3, \
                  (extract(epoch from now()) * 1000)::bigint + 3600000, 0)"
             )))
             .bind(id.as_str())
@@ -506,4 +521,110 @@ async fn the_database_clock_decides_expiry() {
     let ahead = PostgresStore::new(pool_with_clock(server.url(), "ahead").await);
     let behind = PostgresStore::new(pool_with_clock(server.url(), "behind").await);
     common::the_database_clock_decides_expiry(&store, &ahead, &behind).await;
+}
+
+/// The table as the store made it before it kept principals.
+const TABLE_BEFORE_PRINCIPALS: &str = "CREATE TABLE {table} (id TEXT COLLATE \"C\" NOT NULL \
+     PRIMARY KEY, data BYTEA NOT NULL, created_at BIGINT NOT NULL, expires_at BIGINT NOT NULL, \
+     version BIGINT NOT NULL); CREATE INDEX {table}_expires_at_idx ON {table} (expires_at)";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sessions_stored_before_principals_still_load() {
+    let (store, _server) = setup().await;
+    let pool = store.pool().clone();
+    let table = common::random_table();
+    execute(&pool, &TABLE_BEFORE_PRINCIPALS.replace("{table}", &table)).await;
+    let old = store.clone().with_table(&table).expect("valid name");
+    common::sessions_stored_before_principals_still_load(
+        &old,
+        async || old.migrate().await,
+        |record| {
+            let (pool, table) = (pool.clone(), table.clone());
+            async move {
+                sqlx::query(sqlx::AssertSqlSafe(format!(
+                    "INSERT INTO {table} (id, data, created_at, expires_at, version) \
+                     VALUES ($1, $2, $3, $4, $5)"
+                )))
+                .bind(record.id.as_str())
+                .bind(common::encoded(&record))
+                .bind(session_core::clock::unix_millis(record.created_at))
+                .bind(session_core::clock::unix_millis(record.expires_at))
+                .bind(i64::try_from(record.version).expect("a small version"))
+                .execute(&pool)
+                .await
+                .expect("insert a session as the old store did");
+            }
+        },
+    )
+    .await;
+
+    let (kind, not_null): (String, bool) = sqlx::query_as(
+        "SELECT format_type(atttypid, atttypmod), attnotnull FROM pg_attribute \
+         WHERE attrelid = to_regclass($1) AND attname = 'principal'",
+    )
+    .bind(&table)
+    .fetch_one(&pool)
+    .await
+    .expect("the principal column exists");
+    assert_eq!(
+        (kind.as_str(), not_null),
+        ("text", false),
+        "a nullable text"
+    );
+    let index: String = sqlx::query_scalar(
+        "SELECT indexdef FROM pg_indexes WHERE tablename = $1 AND indexname = $1 || '_principal_idx'",
+    )
+    .bind(&table)
+    .fetch_one(&pool)
+    .await
+    .expect("the principal index exists");
+    assert!(
+        index.ends_with("(principal) WHERE (principal IS NOT NULL)"),
+        "a partial index on the principal: {index}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_principals_rows_leave_with_delete_revoke_and_cleanup() {
+    let (store, _server) = setup().await;
+    let pool = store.pool().clone();
+    common::a_principals_rows_leave_with_delete_revoke_and_cleanup(&store, |principal| {
+        let pool = pool.clone();
+        async move {
+            sqlx::query_scalar("SELECT count(*) FROM sessions WHERE principal = $1")
+                .bind(principal)
+                .fetch_one(&pool)
+                .await
+                .expect("count the principal's rows")
+        }
+    })
+    .await;
+}
+
+/// connect-pg-simple's table has no principal column: a store in that layout does not offer
+/// the capability, and its methods say why instead of running SQL on a column that is not
+/// there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_express_compatible_layout_has_no_principals() {
+    use session_core::Principals as _;
+    let pool = sqlx::PgPool::connect_lazy("postgres://localhost/db").expect("a lazy pool");
+    let native = PostgresStore::new(pool);
+    assert!(native.principals().is_some(), "the store's own layout");
+    let express = native.express_compatible();
+    assert!(
+        express.principals().is_none(),
+        "Store::principals() in the Express layout"
+    );
+    let ada = common::random_principal();
+    let id = session_core::Id::random();
+    for (what, outcome) in [
+        ("sessions_of", express.sessions_of(&ada).await.map(drop)),
+        ("revoke", express.revoke(&ada, &id).await.map(drop)),
+        ("revoke_all", express.revoke_all(&ada, None).await.map(drop)),
+    ] {
+        assert!(
+            matches!(outcome, Err(Error::InvalidConfig(_))),
+            "{what} in the Express layout returned {outcome:?}, expected InvalidConfig"
+        );
+    }
 }

@@ -36,6 +36,7 @@ mod file {
     }
 
     session_conformance::store_tests!(setup);
+    session_conformance::principal_tests!(setup);
 }
 
 /// A second handle on the same database whose app clock is `clock`.
@@ -53,6 +54,7 @@ mod json {
     }
 
     session_conformance::store_tests!(setup);
+    session_conformance::principal_tests!(setup);
 }
 
 mod skew {
@@ -89,6 +91,7 @@ mod memory {
     }
 
     session_conformance::store_tests!(setup);
+    session_conformance::principal_tests!(setup);
 }
 
 #[tokio::test]
@@ -376,6 +379,18 @@ async fn migrate_reports_what_is_wrong_with_an_existing_table() {
                  version INTEGER NOT NULL)",
                 &["there is no primary key, expected `id`"],
             ),
+            (
+                "CREATE TABLE {table} (id TEXT PRIMARY KEY, data BLOB NOT NULL, \
+                 created_at INTEGER NOT NULL, expires_at INTEGER NOT NULL, \
+                 version INTEGER NOT NULL, principal BLOB)",
+                &["column `principal` is `blob`, expected `text`"],
+            ),
+            (
+                "CREATE TABLE {table} (id TEXT PRIMARY KEY, data BLOB NOT NULL, \
+                 created_at INTEGER NOT NULL, expires_at INTEGER NOT NULL, \
+                 version INTEGER NOT NULL, principal TEXT NOT NULL)",
+                &["column `principal` is NOT NULL, expected it to allow NULL"],
+            ),
         ],
     )
     .await;
@@ -400,19 +415,31 @@ async fn wrongly_typed_columns_are_decode_errors() {
     common::wrongly_typed_row_is_a_decode_error(
         &store,
         "text in created_at",
-        put("INSERT INTO sessions VALUES (?1, x'80', 'yesterday', 9000000000000, 0)"),
+        put("INSERT INTO sessions (id, data, created_at, expires_at, version) VALUES (?1, x'80', 'yesterday', 9000000000000, 0)"),
     )
     .await;
     common::wrongly_typed_row_is_a_decode_error(
         &store,
         "text in version",
-        put("INSERT INTO sessions VALUES (?1, x'80', 0, 9000000000000, 'first')"),
+        put("INSERT INTO sessions (id, data, created_at, expires_at, version) VALUES (?1, x'80', 0, 9000000000000, 'first')"),
     )
     .await;
     common::wrongly_typed_row_is_a_decode_error(
         &store,
         "a real number in expires_at",
-        put("INSERT INTO sessions VALUES (?1, x'80', 0, 9000000000000.5, 0)"),
+        put("INSERT INTO sessions (id, data, created_at, expires_at, version) VALUES (?1, x'80', 0, 9000000000000.5, 0)"),
+    )
+    .await;
+    common::wrongly_typed_row_is_a_decode_error(
+        &store,
+        "a blob in principal",
+        put("INSERT INTO sessions VALUES (?1, x'80', 0, 9000000000000, 0, x'616461')"),
+    )
+    .await;
+    common::wrongly_typed_row_is_a_decode_error(
+        &store,
+        "an empty principal",
+        put("INSERT INTO sessions VALUES (?1, x'80', 0, 9000000000000, 0, '')"),
     )
     .await;
 }
@@ -464,4 +491,83 @@ async fn a_zero_timeout_is_refused() {
         session_core::DEFAULT_TIMEOUT,
         "the default time limit"
     );
+}
+
+#[tokio::test]
+async fn sessions_stored_before_principals_still_load() {
+    let dir = temp_dir();
+    let store = file_store(&dir).await;
+    let pool = store.pool().clone();
+    let table = common::random_table();
+    // The table as the store made it before it kept principals.
+    execute(
+        &pool,
+        &format!(
+            "CREATE TABLE {table} (id TEXT NOT NULL PRIMARY KEY, data BLOB NOT NULL, \
+             created_at INTEGER NOT NULL, expires_at INTEGER NOT NULL, \
+             version INTEGER NOT NULL); \
+             CREATE INDEX {table}_expires_at_idx ON {table} (expires_at)"
+        ),
+    )
+    .await;
+    let old = store.clone().with_table(&table).expect("valid name");
+    common::sessions_stored_before_principals_still_load(
+        &old,
+        async || old.migrate().await,
+        |record| {
+            let (pool, table) = (pool.clone(), table.clone());
+            async move {
+                sqlx::query(sqlx::AssertSqlSafe(format!(
+                    "INSERT INTO {table} (id, data, created_at, expires_at, version) \
+                     VALUES (?1, ?2, ?3, ?4, ?5)"
+                )))
+                .bind(record.id.as_str())
+                .bind(common::encoded(&record))
+                .bind(session_core::clock::unix_millis(record.created_at))
+                .bind(session_core::clock::unix_millis(record.expires_at))
+                .bind(i64::try_from(record.version).expect("a small version"))
+                .execute(&pool)
+                .await
+                .expect("insert a session as the old store did");
+            }
+        },
+    )
+    .await;
+
+    let (kind, not_null): (String, i64) = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT type, \"notnull\" FROM pragma_table_info('{table}') WHERE name = 'principal'"
+    )))
+    .fetch_one(&pool)
+    .await
+    .expect("the principal column exists");
+    assert_eq!((kind.as_str(), not_null), ("TEXT", 0), "a nullable text");
+    let index: String = sqlx::query_scalar(
+        "SELECT sql FROM sqlite_master WHERE type = 'index' AND name = ?1 || '_principal_idx'",
+    )
+    .bind(&table)
+    .fetch_one(&pool)
+    .await
+    .expect("the principal index exists");
+    assert!(
+        index.ends_with("(principal) WHERE principal IS NOT NULL"),
+        "a partial index on the principal: {index}"
+    );
+}
+
+#[tokio::test]
+async fn a_principals_rows_leave_with_delete_revoke_and_cleanup() {
+    let dir = temp_dir();
+    let store = file_store(&dir).await;
+    let pool = store.pool().clone();
+    common::a_principals_rows_leave_with_delete_revoke_and_cleanup(&store, |principal| {
+        let pool = pool.clone();
+        async move {
+            sqlx::query_scalar("SELECT count(*) FROM sessions WHERE principal = ?1")
+                .bind(principal)
+                .fetch_one(&pool)
+                .await
+                .expect("count the principal's rows")
+        }
+    })
+    .await;
 }

@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration as StdDuration;
 
 use session_core::cleanup::{self, CleanupConfig};
-use session_core::{Error, ExpiredDeletion, Id, Record, Result, Store, now};
+use session_core::{Error, ExpiredDeletion, Id, Principals, Record, Result, Store, now};
 use time::Duration;
 
 /// A live record with a little data.
@@ -523,4 +523,151 @@ pub(crate) async fn the_database_clock_decides_expiry<S: Store + ExpiredDeletion
     host.create(&again)
         .await
         .expect("the id is free once cleanup removed the row");
+}
+
+/// A record's data as the store writes it by default (MessagePack).
+pub(crate) fn encoded(record: &Record) -> Vec<u8> {
+    session_core::Codec::encode(&session_core::MessagePack, &record.data).expect("encode")
+}
+
+/// A principal no other test uses.
+pub(crate) fn random_principal() -> String {
+    format!("ada-{}", Id::random().as_str())
+}
+
+/// Sessions a store wrote before it kept principals still load, with no principal, once
+/// `migrate` has added the column; they can log in (a `save` with a principal) and are then
+/// listed. `store` is on a table of the old layout, not yet migrated, `migrate` runs its
+/// `migrate`, and `insert_old` writes a record into the table as the old store did (no
+/// `principal` column).
+pub(crate) async fn sessions_stored_before_principals_still_load<S, F, Fut>(
+    store: &S,
+    migrate: impl AsyncFn() -> Result<()>,
+    insert_old: F,
+) where
+    S: Store + Principals,
+    F: Fn(Record) -> Fut,
+    Fut: Future<Output = ()>,
+{
+    let old: Vec<Record> = (0..3).map(|_| live_record()).collect();
+    for record in &old {
+        insert_old(record.clone()).await;
+    }
+    migrate()
+        .await
+        .expect("migrate adds the principal column to a table from before principals");
+    migrate().await.expect("migrate again");
+    for record in &old {
+        let loaded = store
+            .load(&record.id)
+            .await
+            .expect("load a session stored before principals")
+            .expect("the old session is live");
+        assert_eq!(&loaded, record, "the old session, with no principal");
+    }
+
+    // Login on an old session: saved with a principal, it joins the principal's sessions.
+    let ada = random_principal();
+    assert!(
+        store.sessions_of(&ada).await.expect("list").is_empty(),
+        "no session has the principal yet"
+    );
+    let login = old[0].clone().with_principal(Some(ada.clone()));
+    store
+        .save(&login)
+        .await
+        .expect("save an old session with a principal");
+    let listed = store.sessions_of(&ada).await.expect("list");
+    assert_eq!(
+        listed.len(),
+        1,
+        "the logged-in old session is listed: {listed:?}"
+    );
+    assert_eq!(listed[0].id, login.id);
+    assert_eq!(listed[0].principal.as_deref(), Some(ada.as_str()));
+    assert_eq!(listed[0].version, login.version + 1);
+
+    // The others are untouched, and a new session of the principal is listed beside it.
+    for record in &old[1..] {
+        let loaded = store.load(&record.id).await.expect("load").expect("live");
+        assert_eq!(loaded.principal, None, "an old session nobody saved");
+    }
+    let new = live_record().with_principal(Some(ada.clone()));
+    store
+        .create(&new)
+        .await
+        .expect("create after the migration");
+    assert_eq!(
+        store.revoke_all(&ada, None).await.expect("revoke all"),
+        2,
+        "the old session that logged in and the new one"
+    );
+    for record in &old[1..] {
+        assert!(
+            store.load(&record.id).await.expect("load").is_some(),
+            "revoke_all leaves sessions without a principal alone"
+        );
+    }
+}
+
+/// The rows of a principal leave the table, and so its index, when they are deleted, revoked
+/// or expired and cleaned up: nothing of a principal stays behind for ever. `rows_of` counts
+/// the rows holding a principal, live or not, by SQL.
+pub(crate) async fn a_principals_rows_leave_with_delete_revoke_and_cleanup<S, R, RF>(
+    store: &S,
+    rows_of: R,
+) where
+    S: Store + Principals + ExpiredDeletion,
+    R: Fn(String) -> RF,
+    RF: Future<Output = i64>,
+{
+    let ada = random_principal();
+    let mine = |record: Record| record.with_principal(Some(ada.clone()));
+    let live: Vec<Record> = (0..4).map(|_| mine(live_record())).collect();
+    let expired: Vec<Record> = (0..3).map(|_| mine(expired_record())).collect();
+    for record in live.iter().chain(&expired) {
+        store
+            .create(record)
+            .await
+            .expect("create a session of the principal");
+    }
+    let touched = &live[3];
+    assert!(
+        store
+            .touch(&touched.id, now() - Duration::seconds(1))
+            .await
+            .expect("touch into the past"),
+        "touch of a live session"
+    );
+    assert_eq!(
+        rows_of(ada.clone()).await,
+        7,
+        "every row of the principal is stored"
+    );
+    assert_eq!(
+        store.sessions_of(&ada).await.expect("list").len(),
+        3,
+        "only the live ones are listed, before any cleanup"
+    );
+
+    store.delete(&live[0].id).await.expect("delete");
+    assert!(store.revoke(&ada, &live[1].id).await.expect("revoke"));
+    assert_eq!(
+        rows_of(ada.clone()).await,
+        5,
+        "a deleted and a revoked session leave the table at once"
+    );
+
+    let removed = store.delete_expired().await.expect("cleanup");
+    assert!(
+        removed >= 4,
+        "cleanup removed {removed} rows, expected the principal's 4 expired"
+    );
+    assert_eq!(
+        rows_of(ada.clone()).await,
+        1,
+        "cleanup removes the principal's expired rows (3 expired, 1 touched into the past)"
+    );
+    assert_eq!(store.revoke_all(&ada, None).await.expect("revoke all"), 1);
+    assert_eq!(rows_of(ada).await, 0, "nothing of the principal is left");
 }
