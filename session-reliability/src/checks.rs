@@ -372,6 +372,7 @@ mod tests {
                     hung: 1,
                     ..Tally::default()
                 },
+                failed_at_limit: 0,
                 latency: Latency::default(),
                 elapsed: Duration::from_secs(1),
                 panics: 1,

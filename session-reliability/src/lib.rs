@@ -56,9 +56,11 @@ pub async fn run(plan: &Plan, command: String) -> Result<Report, String> {
                         "session-reliability: {backend}: {} clients x {} requests",
                         plan.load_clients, plan.load_requests
                     );
-                    report
-                        .loads
-                        .push(load::run(&running, plan.load_clients, plan.load_requests).await?);
+                    let mut figures =
+                        load::run(&running, plan.load_clients, plan.load_requests).await?;
+                    figures.command = plan.reproduce(*scenario, backend, None);
+                    eprintln!("  {}", figures.summary());
+                    report.loads.push(figures);
                 }
                 Scenario::OneSession => {
                     eprintln!(
