@@ -14,7 +14,8 @@
 #    scripts/test-images/build.sh (seconds when up to date).
 # 3. Tests: `cargo nextest run --workspace --all-features --no-fail-fast` (or `cargo test` when
 #    nextest is missing), then the doctests, which nextest does not run, then the benchmark
-#    (session-bench) in quick mode so it cannot rot.
+#    (session-bench) in quick mode so it cannot rot, then the reliability harness
+#    (session-reliability) in quick mode, whose must-be-0 figures are assertions.
 # 4. Cleanup: removes the test containers this run leaked (a test process killed before its
 #    containers were dropped), stops the dockerd it started, prints how long each part took.
 #
@@ -105,4 +106,20 @@ else
   log "benchmark quick mode FAILED"
 fi
 TEST_DETAIL="${TEST_DETAIL}, benchmark quick mode $((SECONDS - t)) s"
+
+# The reliability harness in quick mode: every durable backend under each of its faults (the
+# Redis Cluster's failover included) with 16 clients, then 20 clients x 10 requests, then 10
+# requests at once on one session; about 2 minutes. Its checks are assertions (a lost
+# acknowledged write, a leak, a hung request, a panic, or a client not served within 5 s of the
+# backend's return fails it); the report goes to a file. The full run is in RELIABILITY.md.
+t=$SECONDS
+RELIABILITY_REPORT=target/session-reliability-quick.md
+log "reliability quick run: cargo run -p session-reliability -- --quick"
+if cargo run -q -p session-reliability -- --quick --out "$RELIABILITY_REPORT" >/dev/null; then
+  log "reliability quick mode passed ($((SECONDS - t)) s; report in $RELIABILITY_REPORT)"
+else
+  status=$?
+  log "reliability quick mode FAILED (report in $RELIABILITY_REPORT)"
+fi
+TEST_DETAIL="${TEST_DETAIL}, reliability quick mode $((SECONDS - t)) s"
 exit "$status"
