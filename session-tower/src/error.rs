@@ -48,6 +48,13 @@ pub enum Error {
     /// The request did not pass through a [`SessionLayer`](crate::SessionLayer).
     #[error("no session in this request: is the SessionLayer installed around this route?")]
     MissingLayer,
+
+    /// The layer's store does not keep the sessions of a principal
+    /// ([`Store::principals`](session_core::Store::principals) is `None`, e.g. an
+    /// Express-compatible layout), so they cannot be listed or revoked. As a response: `501
+    /// Not Implemented`.
+    #[error("the session store does not keep the sessions of a principal")]
+    PrincipalsUnsupported,
 }
 
 impl Error {
@@ -79,6 +86,7 @@ impl Error {
         match self {
             Self::Store { status, .. } => *status,
             Self::Superseded => StatusCode::CONFLICT,
+            Self::PrincipalsUnsupported => StatusCode::NOT_IMPLEMENTED,
             Self::Value(_) | Self::InvalidArgument(_) | Self::MissingLayer => {
                 StatusCode::INTERNAL_SERVER_ERROR
             }
@@ -121,6 +129,7 @@ impl axum::response::IntoResponse for Error {
             Self::Superseded => "session renewed by another request; retry",
             Self::InvalidArgument(_) => "session usage error",
             Self::MissingLayer => "session middleware missing",
+            Self::PrincipalsUnsupported => "sessions of a user not available with this store",
         };
         (self.status(), message).into_response()
     }

@@ -46,6 +46,11 @@ pub(crate) struct Meta {
     /// The record is a tombstone: its session was regenerated under a new id.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub(crate) regenerated: bool,
+    /// The session's [handle](crate::SessionInfo::handle), written with a principal: a store
+    /// that lists sessions under another form of their id (hashed at rest) still lets the
+    /// layer tell which listed session is the current one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) handle: Option<String>,
 }
 
 /// A number of milliseconds as JavaScript may have written it.

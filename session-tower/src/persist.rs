@@ -220,7 +220,11 @@ impl Shared {
                         let nothing_to_apply = loaded.changes.is_empty();
                         loaded
                             .changes
-                            .apply(&mut fresh.record.data, &mut fresh.meta)
+                            .apply(
+                                &mut fresh.record.data,
+                                &mut fresh.meta,
+                                &mut fresh.record.principal,
+                            )
                             .map_err(Error::Value)?;
                         loaded.record = fresh.record;
                         loaded.meta = fresh.meta;
@@ -262,18 +266,20 @@ impl Shared {
     async fn restart(&self, loaded: &mut Loaded, now: OffsetDateTime) -> Result<(), Error> {
         let mut data = Data::new();
         let mut meta = Meta::default();
+        let mut principal = None;
         loaded
             .changes
-            .apply(&mut data, &mut meta)
+            .apply(&mut data, &mut meta, &mut principal)
             .map_err(Error::Value)?;
         let had_changes = !loaded.changes.is_empty();
         let touched = loaded.touched;
         let lifetime_changed = loaded.lifetime_changed;
         *loaded = Loaded::new(&self.config, data, meta);
+        loaded.record.principal = principal;
         loaded.changed = had_changes;
         loaded.touched = touched;
         loaded.lifetime_changed = lifetime_changed;
-        if had_changes && (self.config.save_uninitialized || !loaded.record.data.is_empty()) {
+        if had_changes && (self.config.save_uninitialized || loaded.is_initialized()) {
             self.create(loaded, now).await?;
         }
         Ok(())
@@ -315,7 +321,11 @@ impl Shared {
                     Some(mut fresh) if fresh.status == Status::Stored => {
                         loaded
                             .changes
-                            .apply(&mut fresh.record.data, &mut fresh.meta)
+                            .apply(
+                                &mut fresh.record.data,
+                                &mut fresh.meta,
+                                &mut fresh.record.principal,
+                            )
                             .map_err(Error::Value)?;
                         loaded.record = fresh.record;
                         loaded.meta = fresh.meta;
@@ -342,7 +352,7 @@ impl Shared {
             Status::Superseded if loaded.refused => return Err(Error::Superseded),
             Status::Superseded => return Ok(None),
             Status::New => {
-                if config.save_uninitialized || !loaded.record.data.is_empty() {
+                if config.save_uninitialized || loaded.is_initialized() {
                     self.create(loaded, now).await?;
                 }
             }
@@ -355,7 +365,7 @@ impl Shared {
                 if config.destroy_when_emptied
                     && loaded.changed
                     && loaded.status == Status::Stored
-                    && loaded.record.data.is_empty()
+                    && !loaded.is_initialized()
                 {
                     config
                         .store
@@ -449,7 +459,7 @@ impl Shared {
             )?;
             return Ok(Cow::Owned(record));
         }
-        if loaded.meta.is_default() {
+        if loaded.meta.is_default() && loaded.record.principal.is_none() {
             return Ok(Cow::Borrowed(&loaded.record));
         }
         loaded.to_store().map(Cow::Owned).map_err(Error::Value)

@@ -37,7 +37,7 @@ impl std::fmt::Debug for Session {
 }
 
 /// Refuses a change to a superseded session, and remembers it for the response.
-fn writable(loaded: &mut Loaded) -> Result<(), Error> {
+pub(crate) fn writable(loaded: &mut Loaded) -> Result<(), Error> {
     if loaded.status == Status::Superseded {
         loaded.refused = true;
         return Err(Error::Superseded);
@@ -478,11 +478,14 @@ impl Session {
             shared.tombstone(loaded, session_core::now()).await?;
         }
         let mut fresh = if keep {
-            Loaded::new(
+            let mut fresh = Loaded::new(
                 &shared.config,
                 loaded.record.data.clone(),
                 loaded.meta.clone(),
-            )
+            );
+            // Login is often `regenerate` then `set_principal`, or the other way round.
+            fresh.record.principal.clone_from(&loaded.record.principal);
+            fresh
         } else {
             shared.fresh()
         };

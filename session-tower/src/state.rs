@@ -84,10 +84,27 @@ impl Loaded {
         loaded
     }
 
+    /// Whether there is something to store: a value or a principal.
+    pub(crate) fn is_initialized(&self) -> bool {
+        !self.record.data.is_empty() || self.record.principal.is_some()
+    }
+
+    /// The reserved object as it is written: with the session's handle when it has a
+    /// principal.
+    pub(crate) fn stored_meta(&self) -> Meta {
+        let mut meta = self.meta.clone();
+        meta.handle = self
+            .record
+            .principal
+            .as_ref()
+            .map(|_| crate::principals::handle_of(&self.record.id));
+        meta
+    }
+
     /// The record as it is written: data with the reserved object.
     pub(crate) fn to_store(&self) -> Result<Record, session_core::Error> {
         let mut record = self.record.clone();
-        record.data = self.meta.join(&self.record.data)?;
+        record.data = self.stored_meta().join(&self.record.data)?;
         Ok(record)
     }
 
@@ -121,11 +138,13 @@ pub(crate) struct Changes {
     pub(crate) keys: BTreeMap<String, Change>,
     /// The per-session settings this request set.
     pub(crate) meta: Option<Meta>,
+    /// The principal this request set (`Some(None)`: cleared).
+    pub(crate) principal: Option<Option<String>>,
 }
 
 impl Changes {
     pub(crate) fn is_empty(&self) -> bool {
-        !self.cleared && self.keys.is_empty() && self.meta.is_none()
+        !self.cleared && self.keys.is_empty() && self.meta.is_none() && self.principal.is_none()
     }
 
     /// Records that `key` now holds `value` (`None`: removed).
@@ -154,13 +173,18 @@ impl Changes {
         self.cleared = true;
     }
 
-    /// Replays the changes on `data` and `meta` (a reloaded session).
+    /// Replays the changes on `data`, `meta` and `principal` (a reloaded session).
     ///
     /// # Errors
     ///
     /// The error of an update that fails on the reloaded value (it no longer decodes as the
     /// type the handler expected).
-    pub(crate) fn apply(&self, data: &mut Data, meta: &mut Meta) -> session_core::Result<()> {
+    pub(crate) fn apply(
+        &self,
+        data: &mut Data,
+        meta: &mut Meta,
+        principal: &mut Option<String>,
+    ) -> session_core::Result<()> {
         if self.cleared {
             data.clear();
         }
@@ -180,6 +204,9 @@ impl Changes {
         }
         if let Some(changed) = &self.meta {
             *meta = changed.clone();
+        }
+        if let Some(changed) = &self.principal {
+            principal.clone_from(changed);
         }
         Ok(())
     }
@@ -206,7 +233,7 @@ mod tests {
             data.insert("n", &n).expect("encode");
         }
         changes
-            .apply(&mut data, &mut Meta::default())
+            .apply(&mut data, &mut Meta::default(), &mut None)
             .expect("apply");
         data.get("n").expect("decode")
     }

@@ -1165,17 +1165,6 @@ async fn not_met_session_life_cycle_is_not_logged() {
 
 /// Tags the stored session of `cookie` with `principal`, through the store API: the layer has
 /// no handle method for it.
-async fn tag(store: &MemoryStore, cookie: &str, principal: &str) {
-    let id = common::id(&signed_id(cookie, KEY));
-    let mut record = store
-        .load(&id)
-        .await
-        .expect("load")
-        .expect("a live session");
-    record.principal = Some(principal.to_owned());
-    store.save(&record).await.expect("save");
-}
-
 async fn ids_of(store: &MemoryStore, principal: &str) -> HashSet<String> {
     store
         .sessions_of(principal)
@@ -1192,14 +1181,12 @@ fn principal_setup() -> (axum::Router, Arc<MemoryStore>) {
     (support::app(layer), store)
 }
 
-/// Simultaneous sessions: a user's sessions can be listed and all but the current one revoked
-/// ("log out my other devices") through the store's `Principals`, reachable from the handle
-/// (`Session::store().principals()`); the revoked devices' cookies reach nothing at once,
-/// other users are untouched, and the layer's later saves keep the session's principal.
-/// Tying a session to its user goes through the store API (load, set `principal`, save): the
-/// layer has no handle method for it (see the `not_met_*` test below).
+/// Simultaneous sessions: login ties the session to its user (`Session::set_principal`), the
+/// user's sessions are listed and all but the current one revoked ("log out my other
+/// devices", `Session::revoke_other_sessions`); the revoked devices' cookies reach nothing at
+/// once, other users are untouched, and the layer's later saves keep the session's principal.
 #[tokio::test]
-async fn simultaneous_sessions_listed_and_revoked_through_the_store() {
+async fn simultaneous_sessions_listed_and_revoked() {
     let (app, store) = principal_setup();
     let login = |user: &'static str| {
         let app = app.clone();
@@ -1209,9 +1196,6 @@ async fn simultaneous_sessions_listed_and_revoked_through_the_store() {
         }
     };
     let (laptop, phone, bob) = (login("ada").await, login("ada").await, login("bob").await);
-    tag(&store, &laptop, "ada").await;
-    tag(&store, &phone, "ada").await;
-    tag(&store, &bob, "bob").await;
     let expected: HashSet<String> = [&laptop, &phone]
         .iter()
         .map(|c| signed_id(c, KEY))
@@ -1258,17 +1242,13 @@ async fn simultaneous_sessions_listed_and_revoked_through_the_store() {
     );
 }
 
-/// Simultaneous sessions, NOT MET in the layer: there is no `Session` method to tie a session
-/// to its user, and `regenerate` (a change of privilege) starts a record without the
-/// principal, so a session tagged through the store API drops out of its user's sessions when
-/// its id is renewed, and "log out everywhere" then misses it. This test pins the gap.
+/// Simultaneous sessions across a change of privilege: `regenerate` keeps the session's
+/// principal on the new id, so "log out everywhere" from another device still reaches it.
 #[tokio::test]
-async fn not_met_regenerate_drops_the_principal() {
+async fn regenerate_keeps_the_principal() {
     let (app, store) = principal_setup();
     let laptop = pair(&set_cookie(&send(&app, "/login?user=ada", None).await).expect("cookie"));
     let phone = pair(&set_cookie(&send(&app, "/login?user=ada", None).await).expect("cookie"));
-    tag(&store, &laptop, "ada").await;
-    tag(&store, &phone, "ada").await;
     let response = send(&app, "/sudo", Some(&laptop)).await;
     let admin = pair(&set_cookie(&response).expect("a new id"));
     let record = store
@@ -1277,14 +1257,20 @@ async fn not_met_regenerate_drops_the_principal() {
         .expect("load")
         .expect("live");
     assert_eq!(
-        record.principal, None,
-        "regenerate now keeps the principal: update OWASP.md"
+        record.principal.as_deref(),
+        Some("ada"),
+        "kept on the new id"
+    );
+    assert_eq!(
+        ids_of(&store, "ada").await,
+        HashSet::from([signed_id(&admin, KEY), signed_id(&phone, KEY)]),
+        "the old id is no longer listed"
     );
     let response = send(&app, "/logout-everywhere", Some(&phone)).await;
-    assert_eq!(body(response).await, "revoked 0");
+    assert_eq!(body(response).await, "revoked 1");
     assert_eq!(
         body(send(&app, "/get?key=user", Some(&admin)).await).await,
-        "\"ada\"",
-        "the renewed session survives log out everywhere"
+        "none",
+        "the renewed session is logged out too"
     );
 }

@@ -1,6 +1,7 @@
 //! No lost updates, logins racing other requests, and per-session lifetimes against a real
 //! Redis server in a container (RedisStore's versioned save is a server-side script, so this
-//! exercises the conflict path across a network round trip).
+//! exercises the conflict path across a network round trip), and the sessions of a user over
+//! its per-principal index.
 
 mod common;
 
@@ -63,4 +64,22 @@ async fn redis_regenerate_keeps_a_concurrent_save() {
 async fn redis_remember_me_lifetime_is_stored_with_the_session() {
     let (store, _container) = redis().await;
     common::concurrent::remember_me_lifetime_is_stored_with_the_session(store).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_listing_shows_only_live_sessions_of_the_principal() {
+    let (store, _container) = redis().await;
+    common::principals::listing_shows_only_live_sessions_of_the_principal(store).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_revoke_one_from_another_device_makes_it_anonymous() {
+    let (store, _container) = redis().await;
+    common::principals::revoke_one_from_another_device(store).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_revoke_others_keeps_the_current() {
+    let (store, _container) = redis().await;
+    common::principals::revoke_others_keeps_the_current(store).await;
 }

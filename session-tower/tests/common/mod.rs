@@ -3,6 +3,7 @@
 #![allow(dead_code, unreachable_pub)]
 
 pub mod concurrent;
+pub mod principals;
 
 use std::collections::HashMap;
 use std::sync::Arc;

@@ -74,6 +74,7 @@ pub(crate) fn app(layer: SessionLayer) -> Router {
             get(|session: Session, q: Params| async move {
                 session.regenerate_empty().await?;
                 session.insert("user", param(&q, "user")).await?;
+                session.set_principal(param(&q, "user")).await?;
                 ok("logged in")
             }),
         )
@@ -118,24 +119,14 @@ pub(crate) fn app(layer: SessionLayer) -> Router {
             }),
         )
         .route(
-            // "Log out my other devices": through the store reachable from the handle, since
-            // the handle has no method of its own for it.
+            // "Log out my other devices".
             "/logout-everywhere",
             get(|session: Session| async move {
-                let Some(user) = session.get::<String>("user").await? else {
+                if session.principal().await?.is_none() {
                     return Ok((StatusCode::FORBIDDEN, "log in first".to_owned()));
-                };
-                let current = session.id().await?;
-                let Some(principals) = session.store().principals() else {
-                    return Ok((
-                        StatusCode::NOT_IMPLEMENTED,
-                        "store lists no sessions".to_owned(),
-                    ));
-                };
-                match principals.revoke_all(&user, Some(&current)).await {
-                    Ok(n) => ok(format!("revoked {n}")),
-                    Err(e) => Ok((StatusCode::INTERNAL_SERVER_ERROR, e.to_string())),
                 }
+                let n = session.revoke_other_sessions().await?;
+                ok(format!("revoked {n}"))
             }),
         )
         .layer(layer)
