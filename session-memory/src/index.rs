@@ -1,10 +1,11 @@
 //! The memory store's index of principals: for each principal, the ids of its sessions, each
 //! with the stamp of the cache write that put it there.
 //!
-//! The stamp is what keeps the index right when moka reports a removal late: every write of an
-//! entry draws a new stamp, and an index entry is removed only by a removal of the value that
-//! carries its stamp. A late "expired" notice for an old value of an id therefore never removes
-//! the index entry a newer write of the same id made.
+//! The stamp is what keeps the index right when moka reports a removal late: every write that
+//! gives a session its principal (a `create`, or a `save` that changes it) draws a new stamp,
+//! and an index entry is removed only by a removal of the value that carries its stamp. A late
+//! "expired" notice for an old value of an id therefore never removes the index entry a newer
+//! write of the same id made.
 
 use std::collections::HashMap;
 use std::sync::{Mutex, MutexGuard, PoisonError};

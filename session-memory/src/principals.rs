@@ -5,16 +5,23 @@ use moka::ops::compute::Op;
 use session_core::{Id, Principals, Record, Result};
 
 use crate::MemoryStore;
+use crate::store::Write;
 
 impl MemoryStore {
     /// Removes `principal`'s index entry for `id` stamped `stamp` unless the cache holds the
-    /// value it was made for. Runs inside `and_compute_with`, so no write of `id` is half-way
-    /// (its index entry added, its value not yet in the cache) while it decides.
+    /// value it was made for. Runs inside `and_compute_with` and with the slot locked, so no
+    /// write of `id` is half-way (its index entry added, its value not yet in the cache or
+    /// the slot) while it decides.
     async fn prune(&self, principal: &str, id: &Id, stamp: u64) {
         self.cache
             .entry_by_ref(id)
             .and_compute_with(|existing| {
-                if existing.is_none_or(|e| e.value().stamp != stamp) {
+                let current = existing.is_some_and(|e| {
+                    e.value().lock().as_ref().is_some_and(|v| {
+                        v.stamp == stamp && v.record.principal.as_deref() == Some(principal)
+                    })
+                });
+                if !current {
                     self.index.remove_if(principal, id, stamp);
                 }
                 std::future::ready(Op::Nop)
@@ -29,12 +36,17 @@ impl Principals for MemoryStore {
         let now = self.clock.now();
         let mut sessions = Vec::new();
         for (id, stamp) in self.index.ids_of(principal) {
-            match self.cache.get(&id).await {
-                Some(e) if e.record.principal.as_deref() == Some(principal) => {
-                    if !e.record.is_expired_at(now) {
-                        sessions.push(e.record);
-                    }
+            let found = match self.cache.get(&id).await {
+                Some(slot) => slot.lock().as_ref().and_then(|e| {
+                    (e.record.principal.as_deref() == Some(principal))
+                        .then(|| (!e.record.is_expired_at(now)).then(|| e.record.clone()))
+                }),
+                None => None,
+            };
+            match found {
+                Some(live) => {
                     // An expired one leaves the index when the cache drops it.
+                    sessions.extend(live);
                 }
                 // Removed, or moved to another principal, by a write that is half-way or
                 // whose caller dropped it after it updated the index: check under the lock.
@@ -46,26 +58,15 @@ impl Principals for MemoryStore {
 
     async fn revoke(&self, principal: &str, id: &Id) -> Result<bool> {
         let now = self.clock.now();
-        let mut revoked = None;
-        self.cache
-            .entry_by_ref(id)
-            .and_compute_with(|existing| {
-                let op = match existing {
-                    Some(e)
-                        if e.value().record.principal.as_deref() == Some(principal)
-                            && !e.value().record.is_expired_at(now) =>
-                    {
-                        revoked = e.value().indexed();
-                        Op::Remove
-                    }
-                    _ => Op::Nop,
-                };
-                std::future::ready(op)
+        Ok(self
+            .write_through(id, now, false, |e| {
+                if e.record.principal.as_deref() == Some(principal) {
+                    (Write::Remove, true)
+                } else {
+                    (Write::Keep, false)
+                }
             })
-            .await;
-        let found = revoked.is_some();
-        self.unindex(id, revoked);
-        Ok(found)
+            .await)
     }
 
     async fn revoke_all(&self, principal: &str, keep: Option<&Id>) -> Result<u64> {

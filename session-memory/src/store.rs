@@ -1,7 +1,7 @@
 //! `MemoryStore`: the cache, its entries and the `Store` operations.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
@@ -23,11 +23,11 @@ use crate::index::PrincipalIndex;
 /// eviction rule and the clock.
 #[derive(Clone)]
 pub struct MemoryStore {
-    pub(crate) cache: Cache<Id, Entry>,
+    pub(crate) cache: Cache<Id, Arc<Slot>>,
     pub(crate) clock: Arc<dyn Clock>,
     /// Principal to the ids of its sessions (see [`PrincipalIndex`]).
     pub(crate) index: Arc<PrincipalIndex>,
-    /// The last stamp drawn: every write of an entry draws the next one.
+    /// The last stamp drawn: every write that gives a session its principal draws the next one.
     stamps: Arc<AtomicU64>,
 }
 
@@ -47,52 +47,117 @@ impl Default for MemoryStore {
     }
 }
 
-/// What the cache holds for one session.
-#[derive(Clone)]
+/// What the cache holds for one session: its current value behind a lock of its own.
+///
+/// `save` and `touch` change a live value in place under this lock (a lookup and a short
+/// critical section, no write through the cache), so of concurrent writes of one id each sees
+/// the one before it. Writes that must change what the cache holds (`create`, `delete`, the
+/// revocations, and a `save` or `touch` that moves the expiry past what the cache was told)
+/// run inside moka's per-key `and_compute_with` and take this lock there too.
+pub(crate) struct Slot {
+    /// `None` once the slot has left the cache (deleted, revoked, replaced by a `create` over
+    /// an expired record, expired or evicted by the cache): a write that looked the slot up
+    /// before that finds it empty and treats the id as absent, so it never writes to a value
+    /// nobody can load again.
+    value: Mutex<Option<Entry>>,
+    /// How long the cache keeps the slot from its last insertion, in nanoseconds: what
+    /// [`EntryExpiry`] tells moka. Set before every insertion.
+    ttl_nanos: AtomicU64,
+}
+
+/// The current value of one session.
 pub(crate) struct Entry {
     pub(crate) record: Record,
-    /// How long moka keeps the entry after this write: the record's remaining lifetime by the
-    /// clock of the store handle that wrote it. Kept with the record (rather than computed by
-    /// the cache's `Expiry` from a clock of its own) so that every handle on the cache decides
-    /// expiry with its own clock, and the cache never drops an entry that clock calls live.
-    ttl: Duration,
-    /// Drawn from the store's counter when this value was written; the index entry of a
-    /// session with a principal carries the same stamp.
+    /// Drawn from the store's counter when this value was given its principal; its index
+    /// entry carries the same stamp. Unused (0) while the record has no principal.
     pub(crate) stamp: u64,
+    /// Until when the cache keeps the slot at least, by this process's monotonic clock: a
+    /// write whose record lives longer must tell the cache (through `and_compute_with`).
+    kept_until: Instant,
 }
 
 impl Entry {
-    fn new(record: Record, now: OffsetDateTime, stamp: u64) -> Self {
-        // A negative remainder (already expired) does not convert: zero.
-        let ttl = (record.expires_at - now)
-            .try_into()
-            .unwrap_or(Duration::ZERO);
-        Self { record, ttl, stamp }
-    }
-
     /// The index entry this value has, if its record has a principal.
     pub(crate) fn indexed(&self) -> Option<(String, u64)> {
         self.record.principal.clone().map(|p| (p, self.stamp))
     }
+
+    /// Whether the slot stays in the cache for as long as a record expiring at `expires_at`
+    /// lives by `now`, so that the write can happen in place.
+    fn keeps(&self, expires_at: OffsetDateTime, now: OffsetDateTime) -> bool {
+        Instant::now()
+            .checked_add(remaining(expires_at, now))
+            .is_some_and(|t| t <= self.kept_until)
+    }
 }
 
-/// Expires each entry after the lifetime its writer computed.
+/// A record's remaining lifetime at `now`; zero if it has expired.
+fn remaining(expires_at: OffsetDateTime, now: OffsetDateTime) -> Duration {
+    (expires_at - now).try_into().unwrap_or(Duration::ZERO)
+}
+
+/// The longest extra time the cache keeps a slot past its record's expiry.
+const MAX_SLACK: Duration = Duration::from_secs(60);
+
+/// How long the cache keeps a slot whose record lives `remaining` more: that, plus a
+/// sixteenth of it (at most [`MAX_SLACK`]), so that a rolling session whose expiry moves a
+/// little on every request is written in place rather than through the cache, while an
+/// expired session is dropped soon after its expiry.
+fn cache_lifetime(remaining: Duration) -> Duration {
+    remaining.saturating_add((remaining / 16).min(MAX_SLACK))
+}
+
+impl Slot {
+    /// A slot holding `entry`, told to the cache to keep for `ttl`.
+    fn new(entry: Entry, ttl: Duration) -> Arc<Self> {
+        Arc::new(Self {
+            value: Mutex::new(Some(entry)),
+            ttl_nanos: AtomicU64::new(nanos(ttl)),
+        })
+    }
+
+    pub(crate) fn lock(&self) -> MutexGuard<'_, Option<Entry>> {
+        // Every critical section leaves the value whole (they assign complete values), so a
+        // panic while the lock was held cannot have left it half-changed.
+        self.value.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn ttl(&self) -> Duration {
+        Duration::from_nanos(self.ttl_nanos.load(Ordering::Relaxed))
+    }
+}
+
+fn nanos(d: Duration) -> u64 {
+    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
+}
+
+/// Expires each slot after the lifetime its last writer computed.
 struct EntryExpiry;
 
-impl Expiry<Id, Entry> for EntryExpiry {
-    fn expire_after_create(&self, _: &Id, entry: &Entry, _: Instant) -> Option<Duration> {
-        Some(entry.ttl)
+impl Expiry<Id, Arc<Slot>> for EntryExpiry {
+    fn expire_after_create(&self, _: &Id, slot: &Arc<Slot>, _: Instant) -> Option<Duration> {
+        Some(slot.ttl())
     }
 
     fn expire_after_update(
         &self,
         _: &Id,
-        entry: &Entry,
+        slot: &Arc<Slot>,
         _: Instant,
         _: Option<Duration>,
     ) -> Option<Duration> {
-        Some(entry.ttl)
+        Some(slot.ttl())
     }
+}
+
+/// What a write that goes through the cache does to a live record.
+pub(crate) enum Write {
+    /// Nothing.
+    Keep,
+    /// Replace the record; the slot is told to the cache again with its new lifetime.
+    Replace(Record),
+    /// Remove the session.
+    Remove,
 }
 
 impl MemoryStore {
@@ -133,13 +198,16 @@ impl MemoryStore {
                 // once the cache is full, after `create` has already returned `Ok`.
                 .eviction_policy(EvictionPolicy::lru())
                 .expire_after(EntryExpiry)
-                // Expired, evicted and removed values leave the index here. A replaced value
-                // is not: the write that replaced it updates the index itself.
-                .eviction_listener(move |id: Arc<Id>, entry: Entry, cause| {
+                // Expired and evicted slots are emptied here, so that a write that looked one
+                // up before it left finds it gone, and leave the index. A replaced slot is
+                // not touched: the write that replaced it (a `create` over an expired record,
+                // or a write that put the same slot back with a new lifetime) does all that.
+                .eviction_listener(move |id: Arc<Id>, slot: Arc<Slot>, cause| {
                     if cause != RemovalCause::Replaced
-                        && let Some(principal) = &entry.record.principal
+                        && let Some((principal, stamp)) =
+                            slot.lock().take().and_then(|e| e.indexed())
                     {
-                        listener_index.remove_if(principal, &id, entry.stamp);
+                        listener_index.remove_if(&principal, &id, stamp);
                     }
                 })
                 .build(),
@@ -154,19 +222,41 @@ impl MemoryStore {
         self.stamps.fetch_add(1, Ordering::Relaxed) + 1
     }
 
-    /// Puts `record` in the index under a new stamp, and returns the entry to cache.
+    /// The value of a new slot holding `record`, put in the index under a new stamp if it has
+    /// a principal, and the lifetime to tell the cache.
     ///
     /// Called inside the write's `and_compute_with`, so that writes of one id reach the index
     /// in the order they reach the cache. Adding before the cache write (and removing the
     /// replaced value's entry after it, see [`Self::unindex`]) errs towards an index entry too
     /// many, which listing re-checks and prunes, and never towards a live session missing from
     /// it, even if the caller drops the future half-way.
-    fn indexed_entry(&self, record: Record, now: OffsetDateTime) -> Entry {
-        let entry = Entry::new(record, now, self.next_stamp());
+    fn new_entry(&self, record: Record, now: OffsetDateTime) -> (Entry, Duration) {
+        let ttl = cache_lifetime(remaining(record.expires_at, now));
+        let mut entry = Entry {
+            record,
+            stamp: 0,
+            kept_until: Instant::now() + ttl,
+        };
         if let Some(principal) = &entry.record.principal {
+            entry.stamp = self.next_stamp();
             self.index.add(principal, &entry.record.id, entry.stamp);
         }
-        entry
+        (entry, ttl)
+    }
+
+    /// Replaces a live entry's record by `next` in place, under the slot's lock, and keeps the
+    /// index in step: a changed principal is indexed under a new stamp and the old index entry
+    /// removed; an unchanged one keeps its entry and stamp (the slot is the same value).
+    fn replace(&self, entry: &mut Entry, next: Record) {
+        if next.principal != entry.record.principal {
+            let old = entry.indexed();
+            if let Some(principal) = &next.principal {
+                entry.stamp = self.next_stamp();
+                self.index.add(principal, &next.id, entry.stamp);
+            }
+            self.unindex(&next.id, old);
+        }
+        entry.record = next;
     }
 
     /// Removes the index entry of a value that a write replaced or removed.
@@ -174,6 +264,58 @@ impl MemoryStore {
         if let Some((principal, stamp)) = replaced {
             self.index.remove_if(&principal, id, stamp);
         }
+    }
+
+    /// Applies `write` to the live entry of `id` inside `and_compute_with`, for the writes that
+    /// change what the cache holds: `write` gets the entry (with the slot locked) and returns
+    /// what to do with it and its own outcome. A replaced record's slot is told to the cache
+    /// again with its new lifetime; a removed one is emptied and removed. Without a live entry
+    /// (absent, emptied, or expired by `now`) `write` is not called and `absent` is returned.
+    pub(crate) async fn write_through<T>(
+        &self,
+        id: &Id,
+        now: OffsetDateTime,
+        absent: T,
+        write: impl FnOnce(&Entry) -> (Write, T),
+    ) -> T {
+        let mut outcome = absent;
+        let mut removed = None;
+        self.cache
+            .entry_by_ref(id)
+            .and_compute_with(|existing| {
+                let op = match &existing {
+                    None => Op::Nop,
+                    Some(e) => {
+                        let slot = e.value();
+                        let mut value = slot.lock();
+                        match value.as_mut() {
+                            Some(entry) if !entry.record.is_expired_at(now) => {
+                                let (next, result) = write(entry);
+                                outcome = result;
+                                match next {
+                                    Write::Keep => Op::Nop,
+                                    Write::Remove => {
+                                        removed = value.take().and_then(|e| e.indexed());
+                                        Op::Remove
+                                    }
+                                    Write::Replace(next) => {
+                                        let ttl = cache_lifetime(remaining(next.expires_at, now));
+                                        entry.kept_until = Instant::now() + ttl;
+                                        slot.ttl_nanos.store(nanos(ttl), Ordering::Relaxed);
+                                        self.replace(entry, next);
+                                        Op::Put(Arc::clone(slot))
+                                    }
+                                }
+                            }
+                            _ => Op::Nop,
+                        }
+                    }
+                };
+                std::future::ready(op)
+            })
+            .await;
+        self.unindex(id, removed);
+        outcome
     }
 
     /// Decides expiry with `clock` instead of the system clock (default
@@ -223,6 +365,15 @@ impl MemoryStore {
     }
 }
 
+/// What a `save` or `touch` found under the slot's lock.
+enum InPlace<T> {
+    /// Done in place, with this outcome.
+    Done(T),
+    /// The record must be removed, or kept longer than the cache was told: the write goes
+    /// through the cache.
+    ThroughCache,
+}
+
 #[async_trait]
 impl Store for MemoryStore {
     fn principals(&self) -> Option<&dyn Principals> {
@@ -240,20 +391,26 @@ impl Store for MemoryStore {
         self.cache
             .entry_by_ref(&record.id)
             .and_compute_with(|existing| {
-                let live = existing
-                    .as_ref()
-                    .is_some_and(|e| !e.value().record.is_expired_at(now));
+                let live = existing.as_ref().is_some_and(|e| {
+                    let mut value = e.value().lock();
+                    if value.as_ref().is_some_and(|v| !v.record.is_expired_at(now)) {
+                        true
+                    } else {
+                        // An expired leftover: emptied, so that no write that looked it up
+                        // earlier can change it, and replaced below.
+                        replaced = value.take().and_then(|v| v.indexed());
+                        false
+                    }
+                });
                 let op = if live {
                     outcome = Err(Error::AlreadyExists);
                     Op::Nop
+                } else if record.is_expired_at(now) {
+                    // Never store what is already dead; clear an expired leftover.
+                    Op::Remove
                 } else {
-                    replaced = existing.and_then(|e| e.value().indexed());
-                    if record.is_expired_at(now) {
-                        // Never store what is already dead; clear an expired leftover.
-                        Op::Remove
-                    } else {
-                        Op::Put(self.indexed_entry(record.clone(), now))
-                    }
+                    let (entry, ttl) = self.new_entry(record.clone(), now);
+                    Op::Put(Slot::new(entry, ttl))
                 };
                 std::future::ready(op)
             })
@@ -263,13 +420,15 @@ impl Store for MemoryStore {
     }
 
     async fn load(&self, id: &Id) -> Result<Option<Record>> {
-        let Some(entry) = self.cache.get(id).await else {
+        let Some(slot) = self.cache.get(id).await else {
             return Ok(None);
         };
-        if entry.record.is_expired_at(self.clock.now()) {
-            return Ok(None);
-        }
-        Ok(Some(entry.record))
+        let now = self.clock.now();
+        Ok(slot
+            .lock()
+            .as_ref()
+            .filter(|e| !e.record.is_expired_at(now))
+            .map(|e| e.record.clone()))
     }
 
     async fn save(&self, record: &Record) -> Result<()> {
@@ -278,77 +437,87 @@ impl Store for MemoryStore {
             check_principal(principal)?;
         }
         let now = self.clock.now();
-        let mut outcome = Ok(());
-        let mut replaced = None;
-        self.cache
-            .entry_by_ref(&record.id)
-            .and_compute_with(|existing| {
-                let op = match existing {
-                    Some(e) if !e.value().record.is_expired_at(now) => {
-                        let stored = &e.value().record;
-                        if stored.version != record.version {
-                            outcome = Err(Error::Conflict);
-                            Op::Nop
-                        } else {
-                            replaced = e.value().indexed();
-                            if record.is_expired_at(now) {
-                                Op::Remove
-                            } else {
-                                let mut next = record.clone();
-                                next.created_at = stored.created_at;
-                                next.version = next_version;
-                                Op::Put(self.indexed_entry(next, now))
-                            }
-                        }
+        // The new value: the caller's record with the stored `created_at` and the next version.
+        let next = |stored: &Record| {
+            let mut next = record.clone();
+            next.created_at = stored.created_at;
+            next.version = next_version;
+            next
+        };
+        let Some(slot) = self.cache.get(&record.id).await else {
+            return Err(Error::NotFound);
+        };
+        let in_place = match slot.lock().as_mut() {
+            Some(e) if !e.record.is_expired_at(now) => {
+                if e.record.version != record.version {
+                    InPlace::Done(Err(Error::Conflict))
+                } else if record.is_expired_at(now) || !e.keeps(record.expires_at, now) {
+                    InPlace::ThroughCache
+                } else {
+                    let next = next(&e.record);
+                    self.replace(e, next);
+                    InPlace::Done(Ok(()))
+                }
+            }
+            _ => InPlace::Done(Err(Error::NotFound)),
+        };
+        match in_place {
+            InPlace::Done(outcome) => outcome,
+            InPlace::ThroughCache => {
+                self.write_through(&record.id, now, Err(Error::NotFound), |e| {
+                    if e.record.version != record.version {
+                        (Write::Keep, Err(Error::Conflict))
+                    } else if record.is_expired_at(now) {
+                        (Write::Remove, Ok(()))
+                    } else {
+                        (Write::Replace(next(&e.record)), Ok(()))
                     }
-                    _ => {
-                        outcome = Err(Error::NotFound);
-                        Op::Nop
-                    }
-                };
-                std::future::ready(op)
-            })
-            .await;
-        self.unindex(&record.id, replaced);
-        outcome
+                })
+                .await
+            }
+        }
     }
 
     async fn touch(&self, id: &Id, expires_at: OffsetDateTime) -> Result<bool> {
         let now = self.clock.now();
-        let mut found = false;
-        let mut replaced = None;
-        self.cache
-            .entry_by_ref(id)
-            .and_compute_with(|existing| {
-                let op = match existing {
-                    Some(e) if !e.value().record.is_expired_at(now) => {
-                        found = true;
-                        replaced = e.value().indexed();
-                        if expires_at <= now {
-                            Op::Remove
-                        } else {
-                            let mut next = e.into_value().record;
-                            next.expires_at = expires_at;
-                            Op::Put(self.indexed_entry(next, now))
-                        }
+        let Some(slot) = self.cache.get(id).await else {
+            return Ok(false);
+        };
+        let in_place = match slot.lock().as_mut() {
+            Some(e) if !e.record.is_expired_at(now) => {
+                if expires_at > now && e.keeps(expires_at, now) {
+                    e.record.expires_at = expires_at;
+                    InPlace::Done(true)
+                } else {
+                    InPlace::ThroughCache
+                }
+            }
+            _ => InPlace::Done(false),
+        };
+        match in_place {
+            InPlace::Done(found) => Ok(found),
+            InPlace::ThroughCache => Ok(self
+                .write_through(id, now, false, |e| {
+                    if expires_at <= now {
+                        (Write::Remove, true)
+                    } else {
+                        let mut next = e.record.clone();
+                        next.expires_at = expires_at;
+                        (Write::Replace(next), true)
                     }
-                    _ => Op::Nop,
-                };
-                std::future::ready(op)
-            })
-            .await;
-        self.unindex(id, replaced);
-        Ok(found)
+                })
+                .await),
+        }
     }
 
     async fn delete(&self, id: &Id) -> Result<()> {
-        let mut replaced = None;
+        let mut removed = None;
         self.cache
             .entry_by_ref(id)
             .and_compute_with(|existing| {
                 let op = match existing {
                     Some(e) => {
-                        replaced = e.value().indexed();
+                        removed = e.value().lock().take().and_then(|v| v.indexed());
                         Op::Remove
                     }
                     None => Op::Nop,
@@ -356,7 +525,7 @@ impl Store for MemoryStore {
                 std::future::ready(op)
             })
             .await;
-        self.unindex(id, replaced);
+        self.unindex(id, removed);
         Ok(())
     }
 }
