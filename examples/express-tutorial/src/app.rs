@@ -5,8 +5,9 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::rejection::JsonRejection;
-use axum::extract::{Json, State};
-use axum::response::{IntoResponse, Response};
+use axum::extract::{Form, Json, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use session_core::{Error, Store};
 use session_tower::{SameSite, Session, SessionLayer};
@@ -18,6 +19,14 @@ use crate::store::StoreInfo;
 
 /// The session key the tutorial's routes use; an Express app sharing the store reads it too.
 pub const USERNAME: &str = "username";
+
+/// The session key under which login keeps the browser's `User-Agent`, for the page's list of
+/// the user's sessions (kept only where that list is available, see [`router`]).
+pub const USER_AGENT: &str = "user_agent";
+
+/// The longest `User-Agent` kept, in bytes: a header is the client's to choose, and every
+/// byte of it would be stored and loaded with the session on each request.
+const MAX_USER_AGENT_LEN: usize = 200;
 
 /// How the app sets up sessions (express-session's options). The page shows what the layer
 /// does with them, read from the session handle.
@@ -143,6 +152,13 @@ pub fn session_layer(tutorial: &Tutorial) -> Result<SessionLayer, Error> {
 /// The app: the tutorial's routes behind the session layer, and a page at `/` showing the
 /// session.
 ///
+/// Beyond the tutorial, a login marks the session as the user's
+/// ([`Session::set_principal`]) and keeps the browser's `User-Agent`, so the page lists the
+/// user's sessions ("Your sessions") with a button to log out each other device and one to log
+/// out all of them (`POST /sessions/revoke`, `POST /sessions/revoke-others`). With a store
+/// that keeps no index of a user's sessions (the Express-compatible layouts) the page says the
+/// list is not available and the two routes answer `501`.
+///
 /// # Errors
 ///
 /// [`Error::InvalidConfig`] if the signing key is too short.
@@ -160,6 +176,8 @@ pub fn routes() -> Router<Arc<Tutorial>> {
         .route("/get-session", get(get_session))
         .route("/clear-session", get(clear_session))
         .route("/login", post(login))
+        .route("/sessions/revoke", post(revoke_session))
+        .route("/sessions/revoke-others", post(revoke_other_sessions))
 }
 
 async fn set_session(session: Session) -> Result<&'static str, session_tower::Error> {
@@ -184,6 +202,7 @@ async fn clear_session(session: Session) -> Result<&'static str, session_tower::
 async fn login(
     State(tutorial): State<Arc<Tutorial>>,
     session: Session,
+    headers: HeaderMap,
     body: Result<Json<Login>, JsonRejection>,
 ) -> Result<Response, session_tower::Error> {
     let Json(login) = match body {
@@ -197,7 +216,62 @@ async fn login(
     // anyone saw or planted before is worthless now.
     session.regenerate_empty().await?;
     session.insert(USERNAME, &login.username).await?;
+    // Whose session this is: listed among the user's sessions, revoked with them.
+    session.set_principal(&login.username).await?;
+    // What the list shows of each device; not stored where there is no list, so an Express
+    // app sharing the store reads exactly the tutorial's values.
+    if tutorial.store.principals().is_some()
+        && let Some(agent) = user_agent(&headers)
+    {
+        session.insert(USER_AGENT, &agent).await?;
+    }
     Ok("User logged in".into_response())
+}
+
+/// The request's `User-Agent`, cut to [`MAX_USER_AGENT_LEN`] bytes; `None` without one.
+fn user_agent(headers: &HeaderMap) -> Option<String> {
+    let agent = String::from_utf8_lossy(headers.get(header::USER_AGENT)?.as_bytes());
+    let mut end = agent.len().min(MAX_USER_AGENT_LEN);
+    while !agent.is_char_boundary(end) {
+        end -= 1;
+    }
+    Some(agent[..end].to_owned())
+}
+
+/// The form of `POST /sessions/revoke`: the handle the page listed.
+#[derive(serde::Deserialize)]
+struct Revoke {
+    handle: String,
+}
+
+/// Logs out one of the user's devices, then back to the page. A handle of a session that is
+/// not the user's, or gone, changes nothing.
+async fn revoke_session(
+    session: Session,
+    Form(revoke): Form<Revoke>,
+) -> Result<Response, session_tower::Error> {
+    match session.revoke_session(&revoke.handle).await {
+        Ok(_) => Ok(Redirect::to("/").into_response()),
+        Err(session_tower::Error::PrincipalsUnsupported) => Ok(unavailable()),
+        Err(e) => Err(e),
+    }
+}
+
+/// Logs out every other device of the user, then back to the page.
+async fn revoke_other_sessions(session: Session) -> Result<Response, session_tower::Error> {
+    match session.revoke_other_sessions().await {
+        Ok(_) => Ok(Redirect::to("/").into_response()),
+        Err(session_tower::Error::PrincipalsUnsupported) => Ok(unavailable()),
+        Err(e) => Err(e),
+    }
+}
+
+fn unavailable() -> Response {
+    (
+        StatusCode::NOT_IMPLEMENTED,
+        "The list of your sessions is not available with this store",
+    )
+        .into_response()
 }
 
 async fn page(

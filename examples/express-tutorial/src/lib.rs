@@ -7,7 +7,9 @@ mod login;
 mod page;
 mod store;
 
-pub use app::{SessionSettings, Signing, Tutorial, USERNAME, router, routes, session_layer};
+pub use app::{
+    SessionSettings, Signing, Tutorial, USER_AGENT, USERNAME, router, routes, session_layer,
+};
 pub use cli::{KeySource, Options};
 pub use key::load_or_create_key;
 pub use login::Credentials;

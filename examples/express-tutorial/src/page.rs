@@ -7,7 +7,7 @@ use session_tower::{CookieSettings, SameSite, Session};
 use time::format_description::well_known::Rfc3339;
 use time::{Duration, OffsetDateTime};
 
-use crate::app::{Tutorial, USERNAME};
+use crate::app::{Tutorial, USER_AGENT, USERNAME};
 use crate::store::StoreInfo;
 
 #[derive(Template)]
@@ -23,6 +23,28 @@ struct Page<'a> {
     cookie: CookieSettings,
     /// This session's cookie `Max-Age`: `None` for a browser-session cookie.
     max_age: Option<Duration>,
+    /// The logged-in user's sessions; `None` when nobody is logged in.
+    devices: Option<Devices>,
+}
+
+/// The user's sessions, as the page lists them.
+struct Devices {
+    /// Whether the store keeps the sessions of a user; without it the list is empty.
+    available: bool,
+    list: Vec<Device>,
+}
+
+/// One session of the user.
+struct Device {
+    /// Names it for `POST /sessions/revoke` (a hash of its id, never the id).
+    handle: String,
+    /// The browser's `User-Agent` at login.
+    user_agent: String,
+    created: String,
+    /// When it ends if unused (as of its last use).
+    expires: String,
+    /// The session of this request.
+    current: bool,
 }
 
 /// When the stored session ends.
@@ -124,7 +146,12 @@ pub(crate) async fn render(
             absolute: session.absolute_deadline().await?.map(instant),
         })
     };
+    let devices = match &username {
+        Some(_) => Some(devices(session).await?),
+        None => None,
+    };
     let page = Page {
+        devices,
         username,
         values,
         store: &tutorial.store_info,
@@ -139,6 +166,39 @@ pub(crate) async fn render(
             tracing::error!(%error, "the page could not be rendered");
             (StatusCode::INTERNAL_SERVER_ERROR, "page error").into_response()
         }
+    })
+}
+
+/// The sessions of the logged-in user, this one first, then the newest first.
+async fn devices(session: &Session) -> Result<Devices, session_tower::Error> {
+    let mut infos = match session.sessions_of_principal().await {
+        Ok(infos) => infos,
+        Err(session_tower::Error::PrincipalsUnsupported) => {
+            return Ok(Devices {
+                available: false,
+                list: Vec::new(),
+            });
+        }
+        Err(e) => return Err(e),
+    };
+    infos.sort_by_key(|info| (!info.current, std::cmp::Reverse(info.created_at)));
+    let list = infos
+        .into_iter()
+        .map(|info| Device {
+            user_agent: info
+                .get::<String>(USER_AGENT)
+                .ok()
+                .flatten()
+                .unwrap_or_else(|| "(unknown browser)".to_owned()),
+            created: instant(info.created_at),
+            expires: instant(info.expires_at),
+            current: info.current,
+            handle: info.handle,
+        })
+        .collect();
+    Ok(Devices {
+        available: true,
+        list,
     })
 }
 

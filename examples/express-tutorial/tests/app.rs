@@ -389,3 +389,203 @@ async fn unknown_store_scheme_is_a_clear_error_without_the_password() {
     assert!(!message.contains("s3cret"), "{message}");
     assert_eq!(StoreInfo::of("cassandra://127.0.0.1"), None);
 }
+
+// ---- Your sessions: the user's devices, listed and logged out -------------------------------
+
+const LOGIN: &str = r#"{"username":"JohnDoe","password":"password123"}"#;
+const FORM: &str = "application/x-www-form-urlencoded";
+
+/// A client of `app` logged in as the tutorial's user, sending `agent`.
+async fn device(app: &axum::Router, agent: &str) -> Browser {
+    let mut browser = Browser::with_agent(app.clone(), agent);
+    let (status, text) = browser.login(LOGIN).await;
+    assert_eq!((status, text.as_str()), (StatusCode::OK, "User logged in"));
+    browser
+}
+
+/// The rows of the page's "Your sessions" table: (user agent, this device?, handle).
+fn session_rows(page: &str) -> Vec<(String, bool, Option<String>)> {
+    page.split("<tr class=\"session\">")
+        .skip(1)
+        .map(|row| {
+            let row = &row[..row.find("</tr>").expect("the row ends")];
+            let (_, cell) = row
+                .split_once("class=\"session-agent\">")
+                .expect("a user agent cell");
+            let agent = unescape(&cell[..cell.find('<').expect("the cell ends")]);
+            let handle = row
+                .split_once("name=\"handle\" value=\"")
+                .map(|(_, rest)| rest[..rest.find('"').expect("the value ends")].to_owned());
+            (agent, row.contains("this device"), handle)
+        })
+        .collect()
+}
+
+/// The handle the page lists for `agent`'s session.
+fn handle_for(page: &str, agent: &str) -> String {
+    session_rows(page)
+        .into_iter()
+        .find(|(a, _, _)| a == agent)
+        .and_then(|(_, _, handle)| handle)
+        .unwrap_or_else(|| panic!("no revoke button for {agent}: {page}"))
+}
+
+#[tokio::test]
+async fn login_marks_the_session_as_the_users_and_keeps_its_user_agent() {
+    let (store, app) = memory_app();
+    let laptop = device(&app, "laptop/1.0").await;
+    assert_eq!(
+        stored_values(&*store, &laptop.session_id()).await,
+        Some(json!({ "username": "JohnDoe", "user_agent": "laptop/1.0" }))
+    );
+    let listed = store
+        .principals()
+        .expect("the memory store keeps principals")
+        .sessions_of("JohnDoe")
+        .await
+        .expect("listing");
+    let ids: Vec<_> = listed.iter().map(|r| r.id.clone()).collect();
+    assert_eq!(ids, vec![laptop.session_id()], "the session is JohnDoe's");
+}
+
+#[tokio::test]
+async fn page_lists_your_sessions_with_this_device_marked_and_no_session_ids() {
+    let (_, app) = memory_app();
+    let mut laptop = device(&app, "laptop/1.0").await;
+    let phone = device(&app, "phone/2.0").await;
+    let (_, page) = laptop.get("/").await;
+    let mut rows: Vec<(String, bool)> = session_rows(&page)
+        .into_iter()
+        .map(|(agent, current, handle)| {
+            assert_eq!(handle.is_none(), current, "a button for other devices only");
+            (agent, current)
+        })
+        .collect();
+    rows.sort();
+    assert_eq!(
+        rows,
+        vec![("laptop/1.0".into(), true), ("phone/2.0".into(), false)],
+        "{page}"
+    );
+    for id in [laptop.session_id(), phone.session_id()] {
+        assert!(!page.contains(id.as_str()), "the page shows a session id");
+    }
+    assert!(page.contains("id=\"revoke-others\""), "{page}");
+    assert!(
+        !Browser::new(app).get("/").await.1.contains("Your sessions"),
+        "nobody logged in, no list"
+    );
+}
+
+#[tokio::test]
+async fn revoking_another_device_from_the_page_makes_it_anonymous() {
+    let (_, app) = memory_app();
+    let mut laptop = device(&app, "laptop/1.0").await;
+    let mut phone = device(&app, "phone/2.0").await;
+    let (_, page) = laptop.get("/").await;
+    let handle = handle_for(&page, "phone/2.0");
+    let (status, _) = laptop
+        .request(
+            Method::POST,
+            "/sessions/revoke",
+            Some(FORM),
+            &format!("handle={handle}"),
+        )
+        .await;
+    assert_eq!(status, StatusCode::SEE_OTHER, "back to the page");
+    assert_eq!(phone.get("/get-session").await.1, "No session data found");
+    assert_eq!(laptop.get("/get-session").await.1, "Hello, JohnDoe");
+    let (_, page) = laptop.get("/").await;
+    assert_eq!(session_rows(&page).len(), 1, "{page}");
+}
+
+#[tokio::test]
+async fn log_out_other_devices_keeps_this_one() {
+    let (_, app) = memory_app();
+    let mut laptop = device(&app, "laptop/1.0").await;
+    let mut phone = device(&app, "phone/2.0").await;
+    let mut tablet = device(&app, "tablet/3.0").await;
+    let (status, _) = phone
+        .request(Method::POST, "/sessions/revoke-others", None, "")
+        .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert_eq!(phone.get("/get-session").await.1, "Hello, JohnDoe");
+    assert_eq!(laptop.get("/get-session").await.1, "No session data found");
+    assert_eq!(tablet.get("/get-session").await.1, "No session data found");
+    let (_, page) = phone.get("/").await;
+    let rows = session_rows(&page);
+    assert_eq!(rows.len(), 1, "{page}");
+    assert_eq!((rows[0].0.as_str(), rows[0].1), ("phone/2.0", true));
+}
+
+#[tokio::test]
+async fn session_routes_change_state_only_through_post() {
+    let (_, app) = memory_app();
+    let mut laptop = device(&app, "laptop/1.0").await;
+    let mut phone = device(&app, "phone/2.0").await;
+    for path in ["/sessions/revoke-others", "/sessions/revoke"] {
+        let (status, _) = laptop.get(path).await;
+        assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED, "{path}");
+    }
+    assert_eq!(phone.get("/get-session").await.1, "Hello, JohnDoe");
+}
+
+/// A store in a layout without a principal index, as connect-redis's, connect-pg-simple's
+/// and connect-mongo's are: every operation, no `principals()`.
+struct NoIndex(session_memory::MemoryStore);
+
+#[async_trait::async_trait]
+impl session_core::Store for NoIndex {
+    async fn create(&self, record: &session_core::Record) -> session_core::Result<()> {
+        self.0.create(record).await
+    }
+    async fn load(
+        &self,
+        id: &session_core::Id,
+    ) -> session_core::Result<Option<session_core::Record>> {
+        self.0.load(id).await
+    }
+    async fn save(&self, record: &session_core::Record) -> session_core::Result<()> {
+        self.0.save(record).await
+    }
+    async fn touch(&self, id: &session_core::Id, at: OffsetDateTime) -> session_core::Result<bool> {
+        self.0.touch(id, at).await
+    }
+    async fn delete(&self, id: &session_core::Id) -> session_core::Result<()> {
+        self.0.delete(id).await
+    }
+}
+
+#[tokio::test]
+async fn express_mode_says_your_sessions_are_not_available() {
+    let store: Arc<dyn session_core::Store> = Arc::new(NoIndex(session_memory::MemoryStore::new()));
+    let tutorial = Tutorial {
+        signing: express_tutorial::Signing::Express(vec![b"your-secret-key".to_vec()]),
+        settings: SessionSettings::for_address(loopback()).express(),
+        ..tutorial(Arc::clone(&store), "memory")
+    };
+    let app = router(tutorial).expect("valid app");
+    let mut laptop = device(&app, "laptop/1.0").await;
+    assert_eq!(
+        stored_values(&*store, &laptop.session_id()).await,
+        Some(json!({ "username": "JohnDoe" })),
+        "exactly what the Express app stores: no user agent without the list"
+    );
+    let (status, page) = laptop.get("/").await;
+    assert_eq!(status, StatusCode::OK, "the page still works: {page}");
+    assert!(page.contains("Your sessions"), "{page}");
+    assert!(page.contains("id=\"sessions-unavailable\""), "{page}");
+    assert!(session_rows(&page).is_empty(), "{page}");
+    for (path, body) in [
+        ("/sessions/revoke-others", ""),
+        ("/sessions/revoke", "handle=00"),
+    ] {
+        let (status, text) = laptop.request(Method::POST, path, Some(FORM), body).await;
+        assert_eq!(status, StatusCode::NOT_IMPLEMENTED, "{path}: {text}");
+    }
+    assert_eq!(
+        laptop.get("/get-session").await.1,
+        "Hello, JohnDoe",
+        "still logged in"
+    );
+}

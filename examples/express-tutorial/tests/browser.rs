@@ -11,8 +11,13 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use axum::body::Bytes;
+use axum::http::{Method, Request, StatusCode, header};
 use cookie::{Expiration, SameSite};
 use fantoccini::{Client, ClientBuilder, Locator};
+use http_body_util::{BodyExt as _, Full};
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
 use serde_json::json;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
@@ -212,7 +217,12 @@ async fn page_matches_the_session_and_its_cookie(
 ) {
     let values: serde_json::Value =
         serde_json::from_str(&text_of(client, "session").await).expect("JSON values");
-    assert_eq!(values, json!({ "username": "JohnDoe" }));
+    assert_eq!(values["username"], "JohnDoe", "{values}");
+    let agent = values["user_agent"].as_str().unwrap_or_default();
+    assert!(
+        agent.contains("Chrome"),
+        "login keeps the browser's User-Agent: {values}"
+    );
     assert_eq!(text_of(client, "store-kind").await, "SQLite");
     assert_eq!(
         text_of(client, "store-url").await,
@@ -343,6 +353,190 @@ async fn scenario(client: &Client, base: &str, dir: &Path, app: &mut Process) {
             .expect("source")
             .contains("No session data found")
     );
+}
+
+/// Another device: an HTTP client with its own cookie and `User-Agent`.
+struct Device {
+    client: hyper_util::client::legacy::Client<HttpConnector, Full<Bytes>>,
+    cookie: Option<String>,
+}
+
+impl Device {
+    const AGENT: &'static str = "other-device/1.0";
+
+    fn new() -> Self {
+        Self {
+            client: hyper_util::client::legacy::Client::builder(TokioExecutor::new()).build_http(),
+            cookie: None,
+        }
+    }
+
+    async fn send(
+        &mut self,
+        method: Method,
+        url: &str,
+        json: Option<&str>,
+    ) -> (StatusCode, String) {
+        let mut request = Request::builder()
+            .method(method)
+            .uri(url)
+            .header(header::USER_AGENT, Self::AGENT);
+        if let Some(cookie) = &self.cookie {
+            request = request.header(header::COOKIE, cookie);
+        }
+        if json.is_some() {
+            request = request.header(header::CONTENT_TYPE, "application/json");
+        }
+        let body = Full::new(Bytes::from(json.unwrap_or_default().to_owned()));
+        let response = self
+            .client
+            .request(request.body(body).expect("a valid request"))
+            .await
+            .unwrap_or_else(|e| panic!("{url}: {e}"));
+        if let Some(set) = response.headers().get(header::SET_COOKIE) {
+            let set = set.to_str().expect("ascii");
+            let pair = set.split(';').next().unwrap_or_default();
+            self.cookie = (!set.contains("Max-Age=0")).then(|| pair.to_owned());
+        }
+        let status = response.status();
+        let bytes = response
+            .into_body()
+            .collect()
+            .await
+            .expect("a body")
+            .to_bytes();
+        (status, String::from_utf8(bytes.to_vec()).expect("utf-8"))
+    }
+
+    async fn log_in(&mut self, base: &str) {
+        let login = json!({ "username": "JohnDoe", "password": "password123" }).to_string();
+        let reply = self
+            .send(Method::POST, &format!("{base}/login"), Some(&login))
+            .await;
+        assert_eq!(reply, (StatusCode::OK, "User logged in".to_owned()));
+    }
+
+    async fn greeting(&mut self, base: &str) -> String {
+        self.send(Method::GET, &format!("{base}/get-session"), None)
+            .await
+            .1
+    }
+}
+
+/// The rows of the page's "Your sessions" table: (user agent, this device?), read in one
+/// script so that a page being replaced gives an error, not a mix of two pages.
+async fn session_rows(client: &Client) -> Result<Vec<(String, bool)>, String> {
+    let rows = client
+        .execute(
+            "return Array.from(document.querySelectorAll('#sessions tr.session')).map(row => \
+             [row.querySelector('.session-agent').textContent, \
+              row.querySelector('.this-device') !== null]);",
+            vec![],
+        )
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut rows: Vec<(String, bool)> =
+        serde_json::from_value(rows).map_err(|e| format!("rows: {e}"))?;
+    rows.sort();
+    Ok(rows)
+}
+
+/// Waits until the list of sessions has `count` rows, and returns them.
+async fn wait_for_rows(client: &Client, count: usize) -> Vec<(String, bool)> {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let rows = session_rows(client).await;
+        if let Ok(rows) = &rows
+            && rows.len() == count
+        {
+            return rows.clone();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the list kept {rows:?}, expected {count} rows"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn two_devices_scenario(client: &Client, base: &str) {
+    client.goto(base).await.expect("open the page");
+    log_in(client, "JohnDoe", "password123").await;
+    wait_for_status(client, "Logged in as JohnDoe.").await;
+    let rows = wait_for_rows(client, 1).await;
+    assert!(rows[0].1, "the browser's own session is marked: {rows:?}");
+
+    // Another device logs in: the browser sees it, and logs it out with its button.
+    let mut other = Device::new();
+    other.log_in(base).await;
+    client.refresh().await.expect("reload");
+    let rows = wait_for_rows(client, 2).await;
+    assert!(
+        rows.iter()
+            .any(|(agent, current)| agent == Device::AGENT && !current),
+        "the other device is listed, not as this one: {rows:?}"
+    );
+    assert!(
+        rows.iter()
+            .any(|(agent, current)| agent.contains("Chrome") && *current),
+        "{rows:?}"
+    );
+    client
+        .find(Locator::Css("#sessions tr.session .revoke"))
+        .await
+        .expect("the other device's button")
+        .click()
+        .await
+        .expect("click");
+    wait_for_rows(client, 1).await;
+    assert_eq!(
+        other.greeting(base).await,
+        "No session data found",
+        "the other device is anonymous"
+    );
+    assert_eq!(text_of(client, "status").await, "Logged in as JohnDoe.");
+
+    // It logs in again; "Log out other devices" ends it and keeps the browser.
+    other.log_in(base).await;
+    client.refresh().await.expect("reload");
+    wait_for_rows(client, 2).await;
+    client
+        .find(Locator::Id("revoke-others"))
+        .await
+        .expect("the button")
+        .click()
+        .await
+        .expect("click");
+    let rows = wait_for_rows(client, 1).await;
+    assert!(rows[0].1, "{rows:?}");
+    assert_eq!(other.greeting(base).await, "No session data found");
+    assert_eq!(text_of(client, "status").await, "Logged in as JohnDoe.");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn see_and_log_out_another_device_in_chromium() {
+    let chromium = find(
+        "CHROMIUM",
+        &["/usr/lib/chromium/chromium", "/usr/bin/chromium"],
+        "Chromium",
+    );
+    let driver = find("CHROMEDRIVER", &["/usr/bin/chromedriver"], "chromedriver");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let profile = dir.path().join("profile");
+    let (app, base) = start_app(dir.path());
+    let driver_port = free_port();
+    let _driver = start_chromedriver(&driver, driver_port);
+    let client = browser(driver_port, &chromium, &profile).await;
+    let outcome = tokio::spawn({
+        let client = client.clone();
+        async move { two_devices_scenario(&client, &base).await }
+    })
+    .await;
+    let _ = client.close().await;
+    drop(app);
+    if let Err(failure) = outcome {
+        std::panic::resume_unwind(failure.into_panic());
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -468,6 +468,15 @@ mod cases {
             .expect("a number: the cookie has an expiry");
         assert!((3_500_000..=3_600_000).contains(&max_age), "{view}");
         assert_eq!(view["session"]["username"], "JohnDoe");
+        // The Node packages' layouts keep no index of a user's sessions: the Rust page says
+        // the list is not available rather than fail.
+        let page = browser.get(&sides.rust.url, "/").await;
+        assert_eq!(page.status, StatusCode::OK, "{page:?}");
+        assert!(
+            page.body.contains("id=\"sessions-unavailable\""),
+            "{}",
+            page.body
+        );
     }
 
     pub(crate) async fn destroy_on_express_logs_out_rust(sides: Sides) {

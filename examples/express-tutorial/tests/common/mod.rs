@@ -48,6 +48,8 @@ pub struct Browser {
     pub cookie: Option<String>,
     /// The last `Set-Cookie` header received.
     pub last_set_cookie: Option<String>,
+    /// The `User-Agent` the client sends, if any.
+    pub agent: Option<String>,
 }
 
 impl Browser {
@@ -56,6 +58,15 @@ impl Browser {
             app,
             cookie: None,
             last_set_cookie: None,
+            agent: None,
+        }
+    }
+
+    /// A client that sends `agent` as its `User-Agent`.
+    pub fn with_agent(app: Router, agent: &str) -> Self {
+        Self {
+            agent: Some(agent.to_owned()),
+            ..Self::new(app)
         }
     }
 
@@ -72,6 +83,9 @@ impl Browser {
         }
         if let Some(content_type) = content_type {
             request = request.header(header::CONTENT_TYPE, content_type);
+        }
+        if let Some(agent) = &self.agent {
+            request = request.header(header::USER_AGENT, agent);
         }
         let request = request.body(Body::from(body.to_owned())).expect("request");
         let response = self.app.clone().oneshot(request).await.expect("infallible");
