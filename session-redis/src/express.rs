@@ -53,7 +53,7 @@ fn sha1_hex(bytes: &[u8]) -> String {
 
 /// The version of a stored text: the Rust side's `rsVersion` if it wrote the text last, else the
 /// first 60 bits of the text's SHA-1.
-fn version_of(decoded: &Decoded, stored: &[u8]) -> Result<u64> {
+pub(crate) fn version_of(decoded: &Decoded, stored: &[u8]) -> Result<u64> {
     match decoded.version {
         Some(version) => Ok(version),
         None => express::foreign_version(&sha1_hex(stored)),

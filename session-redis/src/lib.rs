@@ -9,6 +9,9 @@ use session_core::{Clock, Codec, DEFAULT_TIMEOUT, Error, Id, MessagePack, Result
 
 mod connection;
 mod express;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 mod layout;
 mod ops;
 mod principals;

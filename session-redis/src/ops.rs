@@ -81,7 +81,7 @@ fn corrupt_principal() -> Error {
 }
 
 /// The record stored under `id` as `value`, in either native layout.
-fn decode(id: &Id, value: &Bytes, codec: &dyn session_core::Codec) -> Result<Record> {
+pub(crate) fn decode(id: &Id, value: &Bytes, codec: &dyn session_core::Codec) -> Result<Record> {
     let header = parse_header(value)?;
     let (principal, data_at) = parse_principal(&header, value)?;
     let data = codec.decode(value.slice(data_at..))?;
