@@ -352,6 +352,36 @@ fn rewrite(record: &Record, next: u64, stored: &str, digest: &str) -> Result<Str
     )
 }
 
+/// The record a live row holds: the stored text `sess`, its MD5 `digest`, `expire` and the
+/// database's `now` (both Unix milliseconds).
+///
+/// # Errors
+///
+/// [`Error::Decode`] if `stored` is not express-session's JSON, or an instant is out of range.
+pub(crate) fn record_of(
+    id: &Id,
+    stored: &str,
+    digest: &str,
+    expires: i64,
+    now: i64,
+) -> Result<Record> {
+    let decoded = express::decode(stored.as_bytes())?;
+    let version = version_of(&decoded, digest)?;
+    // Express stores no `created_at`: for a session it wrote last, the database's clock stands
+    // in, so an absolute timeout counts from the Rust side's next write.
+    let created_at = match decoded.created_at {
+        Some(created_at) => created_at,
+        None => from_unix_millis(now)?,
+    };
+    Ok(Record::from_parts(
+        id.clone(),
+        decoded.data,
+        created_at,
+        from_unix_millis(expires)?,
+        version,
+    ))
+}
+
 fn not_express() -> Error {
     Error::decode("the stored `sess` is not express-session's JSON with a `cookie` object")
 }
@@ -500,21 +530,7 @@ impl ForeignLayout<Postgres> for Express {
         let Some((stored, digest, expires, now)) = row else {
             return Ok(None);
         };
-        let decoded = express::decode(stored.as_bytes())?;
-        let version = version_of(&decoded, &digest)?;
-        // Express stores no `created_at`: for a session it wrote last, the database's clock
-        // stands in, so an absolute timeout counts from the Rust side's next write.
-        let created_at = match decoded.created_at {
-            Some(created_at) => created_at,
-            None => from_unix_millis(now)?,
-        };
-        Ok(Some(Record::from_parts(
-            id.clone(),
-            decoded.data,
-            created_at,
-            from_unix_millis(expires)?,
-            version,
-        )))
+        record_of(id, &stored, &digest, expires, now).map(Some)
     }
 
     async fn save(&self, store: &PostgresStore, record: &Record) -> Result<()> {

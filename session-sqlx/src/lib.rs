@@ -12,6 +12,12 @@ use std::time::Duration;
 mod dialect;
 #[cfg(feature = "postgres")]
 mod express;
+#[cfg(all(
+    feature = "fuzzing",
+    any(feature = "postgres", feature = "mysql", feature = "sqlite")
+))]
+#[doc(hidden)]
+pub mod fuzzing;
 #[cfg(any(feature = "postgres", feature = "mysql", feature = "sqlite"))]
 mod layout;
 #[cfg(feature = "mysql")]

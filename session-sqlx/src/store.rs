@@ -286,6 +286,35 @@ fn stored_principal(record: &Record) -> Result<Option<&str>> {
     record.principal.as_deref().map(check_principal).transpose()
 }
 
+/// The record a live row of the native layout holds, its data read with `codec` (see
+/// [`SqlStore::record`]).
+///
+/// # Errors
+///
+/// As [`SqlStore::record`].
+pub(crate) fn record_of(
+    codec: &dyn Codec,
+    id: Id,
+    (data, created_at, expires_at, version, principal): Row,
+) -> Result<Record> {
+    let principal = principal
+        .map(|p| match check_principal(&p) {
+            Ok(_) => Ok(p),
+            Err(_) => Err(Error::decode(
+                "the stored principal is empty, too long or has control characters",
+            )),
+        })
+        .transpose()?;
+    Ok(Record::from_parts(
+        id,
+        codec.decode(Bytes::from(data))?,
+        clock::from_unix_millis(created_at)?,
+        clock::from_unix_millis(expires_at)?,
+        u64::try_from(version).map_err(Error::decode)?,
+    )
+    .with_principal(principal))
+}
+
 /// The columns of a live row as `load` and `sessions_of` read them: data, created_at,
 /// expires_at, version, principal.
 pub(crate) type Row = (Vec<u8>, i64, i64, i64, Option<String>);
@@ -486,27 +515,8 @@ where
     ///
     /// [`Error::Decode`] for data the codec cannot read, an instant or version out of range,
     /// or a stored principal [`check_principal`] refuses (which no store writes).
-    pub(crate) fn record(
-        &self,
-        id: Id,
-        (data, created_at, expires_at, version, principal): Row,
-    ) -> Result<Record> {
-        let principal = principal
-            .map(|p| match check_principal(&p) {
-                Ok(_) => Ok(p),
-                Err(_) => Err(Error::decode(
-                    "the stored principal is empty, too long or has control characters",
-                )),
-            })
-            .transpose()?;
-        Ok(Record::from_parts(
-            id,
-            self.codec.decode(Bytes::from(data))?,
-            clock::from_unix_millis(created_at)?,
-            clock::from_unix_millis(expires_at)?,
-            u64::try_from(version).map_err(Error::decode)?,
-        )
-        .with_principal(principal))
+    pub(crate) fn record(&self, id: Id, row: Row) -> Result<Record> {
+        record_of(&*self.codec, id, row)
     }
 
     pub(crate) async fn save(&self, record: &Record) -> Result<()> {
