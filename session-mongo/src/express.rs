@@ -14,7 +14,7 @@ use crate::document::{MAX_DOCUMENT_SIZE, bad, bson_date, field, instant};
 use crate::store::{live, live_session, server_now, simple_collation};
 
 /// The field of the aggregation reply that carries the server's clock.
-const NOW: &str = "now";
+pub(crate) const NOW: &str = "now";
 
 /// How many times `save` reads the session and tries its conditional write before it reports
 /// [`Error::Contention`]. The write misses only when the stored text changed (or the session
@@ -113,7 +113,7 @@ fn date(document: &RawDocumentBuf, key: &'static str) -> Result<OffsetDateTime> 
 ///
 /// A session Express wrote last carries no `created_at`: the server's `now` stands in for it,
 /// so that an absolute timeout counts from the Rust side's next write.
-fn decode_reply(id: &Id, reply: &RawDocumentBuf) -> Result<Record> {
+pub(crate) fn decode_reply(id: &Id, reply: &RawDocumentBuf) -> Result<Record> {
     let text = session_field(reply)?;
     let expires_at = date(reply, field::EXPIRES)?;
     let decoded = express::decode(text.as_bytes())?;

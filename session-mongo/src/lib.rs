@@ -14,6 +14,9 @@ use session_core::{Clock, Codec, DEFAULT_TIMEOUT, Error, MessagePack, Result, ch
 
 mod document;
 mod express;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 mod index;
 mod names;
 mod principals;
