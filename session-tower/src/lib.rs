@@ -6,6 +6,9 @@ mod cookie;
 mod error;
 #[cfg(feature = "axum")]
 mod extract;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 mod locks;
 mod meta;
 mod persist;

@@ -2,6 +2,9 @@
 
 mod app;
 mod cli;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 mod key;
 mod login;
 mod page;
