@@ -50,6 +50,10 @@ pub(crate) struct Config {
     pub(crate) save_locks: SaveLocks,
     /// express-session's cookie and stored `cookie` object ([`Builder::express_compatible`]).
     pub(crate) express: bool,
+    /// `Cache-Control: no-store` on responses setting the cookie ([`Builder::with_cache_control`]).
+    pub(crate) cache_control: bool,
+    /// The id's longest life before it is renewed ([`Builder::with_renewal_timeout`]).
+    pub(crate) renewal_timeout: Option<Duration>,
 }
 
 impl std::fmt::Debug for Config {
@@ -69,6 +73,8 @@ impl std::fmt::Debug for Config {
             .field("trusted_proxies", &self.trusted_proxies)
             .field("attributes", &self.attributes)
             .field("express", &self.express)
+            .field("cache_control", &self.cache_control)
+            .field("renewal_timeout", &self.renewal_timeout)
             .finish_non_exhaustive()
     }
 }
@@ -167,6 +173,8 @@ pub struct Builder {
     absolute_timeout: Option<Duration>,
     error_status: StatusCode,
     express: bool,
+    cache_control: bool,
+    renewal_timeout: Option<Duration>,
 }
 
 impl std::fmt::Debug for Builder {
@@ -192,6 +200,8 @@ impl std::fmt::Debug for Builder {
             .field("absolute_timeout", &self.absolute_timeout)
             .field("error_status", &self.error_status)
             .field("express", &self.express)
+            .field("cache_control", &self.cache_control)
+            .field("renewal_timeout", &self.renewal_timeout)
             .finish_non_exhaustive()
     }
 }
@@ -228,6 +238,8 @@ impl Builder {
             absolute_timeout: Some(Self::DEFAULT_ABSOLUTE_TIMEOUT),
             error_status: StatusCode::INTERNAL_SERVER_ERROR,
             express: false,
+            cache_control: true,
+            renewal_timeout: None,
         }
     }
 
@@ -426,6 +438,38 @@ impl Builder {
         self
     }
 
+    /// Add `Cache-Control: no-store` to every response that carries the session's
+    /// `Set-Cookie` and has no `Cache-Control` of the handler's. Default `true`.
+    ///
+    /// A shared cache (a CDN, a corporate proxy) that stores such a response would hand the
+    /// same cookie, hence the same session, to whoever asks for the page next; `no-store` keeps
+    /// the response out of every cache. A handler that sets its own `Cache-Control` keeps it,
+    /// and responses that set no cookie are untouched. Turn it off only when something else
+    /// (the app, the proxy) takes care of it; express-session adds no such header.
+    pub fn with_cache_control(mut self, cache_control: bool) -> Self {
+        self.cache_control = cache_control;
+        self
+    }
+
+    /// Give a session a new id once its id is older than `interval`, on the first request that
+    /// uses the session after that, whatever its activity. Default: never, as express-session.
+    ///
+    /// The renewal is [`Session::regenerate`](crate::Session::regenerate) done by the layer at
+    /// the end of the request: the values, the principal and the session's own lifetime are
+    /// kept, and the absolute timeout still counts from the session's start; the response
+    /// carries the new cookie, and the old id becomes a tombstone for
+    /// [`TOMBSTONE_TTL`](crate::TOMBSTONE_TTL), so that a request sent at the same time with
+    /// the old cookie neither clears the browser's cookie nor starts another session (its
+    /// reads see an empty session, as after a login elsewhere). A stolen id is then worth
+    /// something for at most `interval` (plus the time until the session's next request). The
+    /// id's issue time is kept in the reserved object ([`RESERVED_KEY`](crate::RESERVED_KEY)).
+    ///
+    /// [`Builder::build`] refuses a zero or negative interval.
+    pub fn with_renewal_timeout(mut self, interval: Duration) -> Self {
+        self.renewal_timeout = Some(interval);
+        self
+    }
+
     /// Checks every setting and builds the layer.
     ///
     /// # Errors
@@ -492,6 +536,7 @@ impl Builder {
             ("max_age", self.max_age),
             ("idle_timeout", self.idle_timeout),
             ("absolute_timeout", self.absolute_timeout),
+            ("renewal_timeout", self.renewal_timeout),
         ] {
             if duration.is_some_and(|d| !d.is_positive()) {
                 return Err(Error::invalid_config(format!(
@@ -536,6 +581,8 @@ impl Builder {
             attributes,
             save_locks: SaveLocks::default(),
             express: self.express,
+            cache_control: self.cache_control,
+            renewal_timeout: self.renewal_timeout,
         }))
     }
 

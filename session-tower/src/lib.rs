@@ -9,6 +9,7 @@ mod extract;
 #[cfg(feature = "fuzzing")]
 #[doc(hidden)]
 pub mod fuzzing;
+mod lifecycle;
 mod locks;
 mod meta;
 mod persist;

@@ -51,6 +51,12 @@ pub(crate) struct Meta {
     /// layer tell which listed session is the current one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) handle: Option<String>,
+    /// When the session's current id was issued by a renewal
+    /// ([`Builder::with_renewal_timeout`](crate::Builder::with_renewal_timeout)), in Unix
+    /// milliseconds; absent: when the session was created (or last regenerated), its
+    /// `created_at`, which a renewal keeps for the absolute timeout.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) id_issued_at: Option<i64>,
 }
 
 /// A number of milliseconds as JavaScript may have written it.
@@ -116,6 +122,8 @@ struct ExpressObject<'a> {
     idle_timeout: Option<Option<u64>>,
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     regenerated: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    id_issued_at: Option<i64>,
 }
 
 /// A duration as stored: whole milliseconds, at least 1.
@@ -207,10 +215,19 @@ impl Meta {
             same_site: attributes.same_site.map(crate::SameSite::express_name),
             idle_timeout,
             regenerated: self.regenerated,
+            id_issued_at: self.id_issued_at,
         };
         let mut data = data.clone();
         data.insert_value(RESERVED_KEY, Value::encode(&object)?);
         Ok(data)
+    }
+
+    /// When the session's current id was issued: its renewal, or else `created_at` (a stored
+    /// time out of range counts as `created_at` too).
+    pub(crate) fn id_issued_at(&self, created_at: OffsetDateTime) -> OffsetDateTime {
+        self.id_issued_at
+            .and_then(|ms| session_core::clock::from_unix_millis(ms).ok())
+            .unwrap_or(created_at)
     }
 
     /// This session's idle timeout, or the layer's.

@@ -203,10 +203,14 @@ impl Session {
         let shared = self.shared();
         let principals = capability(&shared.config)?;
         let principal = self.principal().await?.unwrap_or_default();
-        principals
+        let revoked = principals
             .revoke(&principal, &target.id)
             .await
-            .map_err(|e| shared.store_error("revoke a session", e))
+            .map_err(|e| shared.store_error("revoke a session", e))?;
+        if revoked {
+            crate::lifecycle::revoked(handle, self.current_id().as_ref());
+        }
+        Ok(revoked)
     }
 
     /// Ends every other session of this principal ("log out other devices", or after a
@@ -230,10 +234,14 @@ impl Session {
         let Some(principal) = principal else {
             return Ok(0);
         };
-        principals
+        let count = principals
             .revoke_all(&principal, keep.as_ref())
             .await
-            .map_err(|e| shared.store_error("revoke sessions", e))
+            .map_err(|e| shared.store_error("revoke sessions", e))?;
+        if count > 0 {
+            crate::lifecycle::revoked_others(count, keep.as_ref());
+        }
+        Ok(count)
     }
 
     /// The live sessions of this session's principal, with their ids as listed.

@@ -5,7 +5,8 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use http::header::SET_COOKIE;
+use http::HeaderValue;
+use http::header::{CACHE_CONTROL, SET_COOKIE};
 use http::{Request, Response};
 use session_core::Store;
 use tower_layer::Layer;
@@ -13,6 +14,7 @@ use tower_service::Service;
 
 use crate::Session;
 use crate::config::{Builder, Config, Secure};
+use crate::cookie::Incoming;
 
 /// Adds a [`Session`] to every request and keeps it in a store; see the crate documentation.
 ///
@@ -98,11 +100,15 @@ where
     fn call(&mut self, mut request: Request<ReqBody>) -> Self::Future {
         let config = Arc::clone(&self.config);
         let incoming = config.keys.read(request.headers(), &config.name);
+        if incoming == Incoming::Invalid {
+            crate::lifecycle::rejected();
+        }
         let secure = match config.secure {
             Secure::Always => true,
             Secure::Never => false,
             Secure::Auto => config.trusted_proxies.is_https(&request),
         };
+        let cache_control = config.cache_control;
         let session = Session::new(config, incoming, secure);
         let shared = session.shared();
         request.extensions_mut().insert(session);
@@ -114,7 +120,12 @@ where
                 let mut response = inner.call(request).await?;
                 match shared.finish().await {
                     Ok(Some(cookie)) => {
-                        response.headers_mut().append(SET_COOKIE, cookie);
+                        let headers = response.headers_mut();
+                        headers.append(SET_COOKIE, cookie);
+                        // A cached copy would give this cookie to the next visitor.
+                        if cache_control && !headers.contains_key(CACHE_CONTROL) {
+                            headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+                        }
                     }
                     Ok(None) => {}
                     // The handler's response would claim a success that was not kept.

@@ -429,6 +429,7 @@ impl Session {
                 .delete(&id)
                 .await
                 .map_err(|e| shared.store_error("delete a session", e))?;
+            crate::lifecycle::destroyed(&id);
         }
         *state = Some(shared.fresh());
         Ok(())
@@ -474,15 +475,17 @@ impl Session {
         let shared = &*self.0;
         let mut state = shared.lock().await;
         let loaded = shared.ensure(&mut state).await?;
-        if loaded.status == Status::Stored {
+        let renews = (loaded.status == Status::Stored).then(|| loaded.record.id.clone());
+        if renews.is_some() {
             shared.tombstone(loaded, session_core::now()).await?;
         }
         let mut fresh = if keep {
-            let mut fresh = Loaded::new(
-                &shared.config,
-                loaded.record.data.clone(),
-                loaded.meta.clone(),
-            );
+            // The new id is issued now, with the new session's `created_at`.
+            let meta = Meta {
+                id_issued_at: None,
+                ..loaded.meta.clone()
+            };
+            let mut fresh = Loaded::new(&shared.config, loaded.record.data.clone(), meta);
             // Login is often `regenerate` then `set_principal`, or the other way round.
             fresh.record.principal.clone_from(&loaded.record.principal);
             fresh
@@ -490,6 +493,7 @@ impl Session {
             shared.fresh()
         };
         fresh.changed = true;
+        fresh.renewed_from = renews.map(|id| (id, "regenerate"));
         *loaded = fresh;
         Ok(())
     }

@@ -38,6 +38,8 @@ pub(crate) struct Loaded {
     pub(crate) lifetime_changed: bool,
     /// A change was refused because the session was superseded: the response must say so.
     pub(crate) refused: bool,
+    /// The stored session this new one renews, and why: logged when it is created.
+    pub(crate) renewed_from: Option<(Id, &'static str)>,
 }
 
 impl Loaded {
@@ -59,6 +61,7 @@ impl Loaded {
             touched: false,
             lifetime_changed: false,
             refused: false,
+            renewed_from: None,
         }
     }
 
@@ -73,6 +76,7 @@ impl Loaded {
             touched: false,
             lifetime_changed: false,
             refused: false,
+            renewed_from: None,
         }
     }
 

@@ -495,3 +495,56 @@ async fn express_destroy_clears_the_cookie_as_express_clear_cookie() {
             .is_none()
     );
 }
+
+/// The renewal timeout in Express-compatible mode: a session due for renewal, whether this
+/// layer or the Express app wrote it last, gets a new id whose cookie Express verifies (its
+/// `Expires`, its secret); the new id's record is an express-session session with its values
+/// and a valid `cookie` object (plus the id's issue time, `idIssuedAt`, which express-session
+/// ignores and drops at its next write); the old id holds the tombstone an Express app reads
+/// as an empty session.
+#[tokio::test]
+async fn express_renewal_timeout_renews_to_a_session_express_reads() {
+    let s = setup(|b| b.with_renewal_timeout(Duration::milliseconds(600)));
+    let set = s.session().await;
+    let old = express_id(&set, SECRET);
+    store_express_session(
+        &*s.store,
+        "express-written-session-id-0123456789",
+        Duration::HOUR,
+    )
+    .await;
+    tokio::time::sleep(std::time::Duration::from_millis(800)).await;
+    let express_cookie = format!(
+        "{NAME}={}",
+        express_value("express-written-session-id-0123456789", SECRET.as_bytes())
+    );
+
+    for (cookie, key, value) in [
+        (pair(&set), "user", "\"ada\""),
+        (express_cookie, "username", "\"JohnDoe\""),
+    ] {
+        let old = express_id(&cookie, SECRET);
+        let response = send(&s.app, &format!("/get?key={key}"), Some(&cookie)).await;
+        assert_eq!(response.status(), StatusCode::OK);
+        let renewed = set_cookie(&response).expect("renewed");
+        assert_eq!(body(response).await, value);
+        let new = express_id(&renewed, SECRET);
+        assert_ne!(new, old);
+        expires(&renewed);
+        let again = send(&s.app, &format!("/get?key={key}"), Some(&pair(&renewed))).await;
+        assert_eq!(body(again).await, value);
+        let object = s.cookie_object(&new).await;
+        assert_eq!(object["originalMaxAge"], 3_600_000, "{object}");
+        assert_eq!(object["httpOnly"], true);
+        assert!(object["expires"].is_string(), "{object}");
+        assert!(object["idIssuedAt"].is_i64(), "{object}");
+        assert_eq!(s.cookie_object(&old).await["regenerated"], true);
+        let stored = s.record(&new).await;
+        assert_eq!(
+            stored.data.keys().filter(|k| *k != "cookie").count(),
+            1,
+            "the values, nothing else"
+        );
+    }
+    assert_eq!(s.cookie_object(&old).await["regenerated"], true);
+}

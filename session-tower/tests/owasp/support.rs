@@ -47,6 +47,17 @@ pub(crate) fn app(layer: SessionLayer) -> Router {
             }),
         )
         .route(
+            // A handler that sets its own cache policy.
+            "/set-cached",
+            get(|session: Session, q: Params| async move {
+                session.insert(param(&q, "key"), param(&q, "value")).await?;
+                Ok::<_, session_tower::Error>((
+                    [(http::header::CACHE_CONTROL, "private, max-age=60")],
+                    "set",
+                ))
+            }),
+        )
+        .route(
             "/touch",
             get(|session: Session| async move {
                 session.touch().await?;
