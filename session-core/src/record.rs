@@ -174,9 +174,11 @@ impl Value {
     ///
     /// [`Error::Encode`] if `value`'s `Serialize` implementation fails.
     pub fn encode<T: Serialize + ?Sized>(value: &T) -> Result<Self> {
-        rmp_serde::to_vec_named(value)
-            .map(|v| Self(Bytes::from(v)))
-            .map_err(Error::encode)
+        let bytes = rmp_serde::to_vec_named(value).map_err(Error::encode)?;
+        // The encoder's buffer grows by doubling: shrunk to the value, it neither keeps up to
+        // twice its size alive for as long as the session lives, nor needs the separate
+        // reference-count block `Bytes` adds to a vector with spare capacity.
+        Ok(Self(Bytes::from(bytes.into_boxed_slice())))
     }
 
     /// Decodes the value as a `T`.
@@ -235,6 +237,11 @@ impl fmt::Debug for Value {
 ///
 /// Cloning is cheap (the map is shared until one copy is changed).
 ///
+/// Kept as one vector of entries sorted by key, each key shared (`Arc<str>`): sessions hold a
+/// handful of keys, for which a vector is smaller than a tree and as quick to search, and the
+/// first change after a clone copies the vector with a reference-count increment per entry
+/// rather than a new string per key.
+///
 /// ```
 /// use session_core::Data;
 /// use serde::{Deserialize, Serialize};
@@ -253,7 +260,8 @@ impl fmt::Debug for Value {
 /// ```
 #[derive(Clone, Default, PartialEq)]
 pub struct Data {
-    entries: Arc<BTreeMap<String, Value>>,
+    /// Sorted by key, keys unique.
+    entries: Arc<Vec<(Arc<str>, Value)>>,
 }
 
 impl Data {
@@ -269,13 +277,18 @@ impl Data {
     ///
     /// [`Error::Decode`] if the stored value does not have `T`'s shape.
     pub fn get<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>> {
-        self.entries.get(key).map(Value::decode).transpose()
+        self.get_value(key).map(Value::decode).transpose()
     }
 
     /// The encoded value under `key`.
     #[must_use]
     pub fn get_value(&self, key: &str) -> Option<&Value> {
-        self.entries.get(key)
+        self.position(key).ok().map(|i| &self.entries[i].1)
+    }
+
+    /// Where `key` is (`Ok`), or where it would go (`Err`).
+    fn position(&self, key: &str) -> std::result::Result<usize, usize> {
+        self.entries.binary_search_by(|(k, _)| (**k).cmp(key))
     }
 
     /// Encodes `value` and stores it under `key`, replacing any previous value.
@@ -295,15 +308,24 @@ impl Data {
 
     /// Stores an already encoded value under `key`, returning the previous one.
     pub fn insert_value(&mut self, key: impl Into<String>, value: Value) -> Option<Value> {
-        Arc::make_mut(&mut self.entries).insert(key.into(), value)
+        let key = key.into();
+        match self.position(&key) {
+            // An existing key keeps its shared string.
+            Ok(i) => Some(std::mem::replace(
+                &mut Arc::make_mut(&mut self.entries)[i].1,
+                value,
+            )),
+            Err(i) => {
+                Arc::make_mut(&mut self.entries).insert(i, (Arc::from(key), value));
+                None
+            }
+        }
     }
 
     /// Removes the value under `key`, returning it.
     pub fn remove(&mut self, key: &str) -> Option<Value> {
-        if !self.entries.contains_key(key) {
-            return None;
-        }
-        Arc::make_mut(&mut self.entries).remove(key)
+        let i = self.position(key).ok()?;
+        Some(Arc::make_mut(&mut self.entries).remove(i).1)
     }
 
     /// Removes every value.
@@ -316,7 +338,7 @@ impl Data {
     /// Whether there is a value under `key`.
     #[must_use]
     pub fn contains_key(&self, key: &str) -> bool {
-        self.entries.contains_key(key)
+        self.position(key).is_ok()
     }
 
     /// The number of values.
@@ -333,12 +355,12 @@ impl Data {
 
     /// The keys, in order.
     pub fn keys(&self) -> impl Iterator<Item = &str> {
-        self.entries.keys().map(String::as_str)
+        self.entries.iter().map(|(k, _)| &**k)
     }
 
     /// The keys and encoded values, in key order.
     pub fn iter(&self) -> impl Iterator<Item = (&str, &Value)> {
-        self.entries.iter().map(|(k, v)| (k.as_str(), v))
+        self.entries.iter().map(|(k, v)| (&**k, v))
     }
 
     /// The whole data as a JSON object (for display and debugging).
@@ -353,8 +375,14 @@ impl Data {
     }
 
     pub(crate) fn from_map(entries: BTreeMap<String, Value>) -> Self {
+        // A map's entries come sorted by key, each key once.
         Self {
-            entries: Arc::new(entries),
+            entries: Arc::new(
+                entries
+                    .into_iter()
+                    .map(|(k, v)| (Arc::from(k), v))
+                    .collect(),
+            ),
         }
     }
 }
@@ -362,7 +390,7 @@ impl Data {
 impl fmt::Debug for Data {
     /// Shows the keys and value sizes, never the values.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_map().entries(self.entries.iter()).finish()
+        f.debug_map().entries(self.iter()).finish()
     }
 }
 
@@ -396,6 +424,44 @@ mod tests {
         a.insert("k", &2u32).expect("encode");
         assert_eq!(a.get::<u32>("k").expect("decode"), Some(2));
         assert_eq!(b.get::<u32>("k").expect("decode"), Some(1));
+    }
+
+    #[test]
+    fn keys_stay_sorted_and_unique_whatever_the_order_of_writes() {
+        let mut a = Data::new();
+        for (k, v) in [("b", 1u32), ("a", 2), ("c", 3)] {
+            assert!(
+                a.insert_value(k, Value::encode(&v).expect("encode"))
+                    .is_none()
+            );
+        }
+        let previous = a.insert_value("b", Value::encode(&4u32).expect("encode"));
+        assert_eq!(
+            previous.map(|v| v.decode::<u32>().expect("decode")),
+            Some(1)
+        );
+        assert_eq!(a.keys().collect::<Vec<_>>(), ["a", "b", "c"]);
+        assert_eq!(a.get::<u32>("b").expect("decode"), Some(4));
+        assert!(a.contains_key("c") && !a.contains_key("d"));
+
+        assert_eq!(
+            a.remove("a").map(|v| v.decode::<u32>().expect("decode")),
+            Some(2)
+        );
+        assert!(a.remove("a").is_none());
+        assert_eq!(a.keys().collect::<Vec<_>>(), ["b", "c"]);
+
+        let mut b = Data::new();
+        b.insert("c", &3u32).expect("encode");
+        b.insert("b", &4u32).expect("encode");
+        assert_eq!(a, b, "the same keys and values, written in another order");
+        let c: Data = [
+            ("c", Value::encode(&3u32).expect("encode")),
+            ("b", b.get_value("b").cloned().expect("b")),
+        ]
+        .into_iter()
+        .collect();
+        assert_eq!(c, b, "collected from unsorted pairs");
     }
 
     #[test]
