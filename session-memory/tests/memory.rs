@@ -221,6 +221,39 @@ async fn cache_lifetime_follows_the_injected_clock() {
     );
 }
 
+/// A `save` or `touch` that moves the expiry well past the first one tells the cache, not only
+/// the record: the session outlives its first expiry in the cache too, while one left alone is
+/// dropped.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn moved_expiries_keep_sessions_in_the_cache() {
+    let store = store(100);
+    let short = Duration::milliseconds(300);
+    let left = create(&store, short).await;
+    let touched = create(&store, short).await;
+    assert!(store.touch(&touched, now() + HOUR).await.expect("touch"));
+    let saved = create(&store, short).await;
+    let mut record = store.load(&saved).await.expect("load").expect("live");
+    record.expires_at = now() + HOUR;
+    store.save(&record).await.expect("save");
+
+    // moka's timer wheel checks expiry in ticks of about one second.
+    tokio::time::sleep(StdDuration::from_millis(1500)).await;
+    store.run_pending_tasks().await;
+    assert!(!loadable(&store, &left).await, "expired");
+    assert!(loadable(&store, &touched).await, "touched an hour ahead");
+    let reloaded = store
+        .load(&saved)
+        .await
+        .expect("load")
+        .expect("saved an hour ahead");
+    assert_eq!(reloaded.version, 1);
+    assert_eq!(
+        store.entry_count(),
+        2,
+        "the cache dropped the expired session and kept the two others"
+    );
+}
+
 /// `create` refuses a version above `MAX_VERSION` and writes nothing; a record at
 /// `MAX_VERSION` is created, but cannot be saved (no next version) and stays as it was.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
