@@ -127,6 +127,13 @@ impl Slot {
     }
 }
 
+/// `ttl` from now by the monotonic clock; now itself if that is beyond what the platform's
+/// `Instant` holds (the in-place writes then always go through the cache).
+fn deadline(ttl: Duration) -> Instant {
+    let now = Instant::now();
+    now.checked_add(ttl).unwrap_or(now)
+}
+
 fn nanos(d: Duration) -> u64 {
     u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
 }
@@ -235,7 +242,7 @@ impl MemoryStore {
         let mut entry = Entry {
             record,
             stamp: 0,
-            kept_until: Instant::now() + ttl,
+            kept_until: deadline(ttl),
         };
         if let Some(principal) = &entry.record.principal {
             entry.stamp = self.next_stamp();
@@ -300,7 +307,7 @@ impl MemoryStore {
                                     }
                                     Write::Replace(next) => {
                                         let ttl = cache_lifetime(remaining(next.expires_at, now));
-                                        entry.kept_until = Instant::now() + ttl;
+                                        entry.kept_until = deadline(ttl);
                                         slot.ttl_nanos.store(nanos(ttl), Ordering::Relaxed);
                                         self.replace(entry, next);
                                         Op::Put(Arc::clone(slot))
