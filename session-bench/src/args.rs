@@ -63,7 +63,8 @@ pub(crate) struct Args {
     #[arg(value_enum, default_value = "stores")]
     suites: Vec<Suite>,
     /// A few seconds per backend (for CI): 1,000 sessions, tasks 1 and 16, 2 rounds of
-    /// 100 ms; scaling at 1k / 10k sessions and 4 tasks; the in-process HTTP client.
+    /// 100 ms; the cache tier's mixed workload with 2,000 sessions, 4 loads per 100 ms;
+    /// scaling at 1k / 10k sessions and 4 tasks; the in-process HTTP client.
     #[arg(long)]
     pub(crate) quick: bool,
     /// Backends to run.
@@ -118,18 +119,40 @@ pub(crate) struct Args {
     /// Warm-up run per contender before the rounds, in milliseconds.
     #[arg(long, default_value_t = 300, default_value_if("quick", "true", "50"))]
     warmup_ms: u64,
-    /// Store workloads to run.
-    #[arg(long, value_delimiter = ',', default_value = "rw,ro,touch")]
+    /// Store workloads to run: rw, ro and touch for every contender; hit, miss and mixed for
+    /// the cache tier against the store it fronts.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "rw,ro,touch,hit,miss,mixed"
+    )]
     pub(crate) workloads: Vec<Workload>,
     /// Contenders to run (`ours` alone is the way to profile a store with perf): peer is
     /// tower-sessions or axum without sessions; reference the SQL and MongoDB floors without
-    /// their expiry index.
+    /// their expiry index; cached, hashed and express our store behind the cache tier, behind
+    /// hashed ids and in its Express-compatible layout (each against ours).
     #[arg(
         long = "contenders",
         value_delimiter = ',',
-        default_value = "ours,floor,peer,reference"
+        default_value = "ours,floor,peer,reference,cached,hashed,express"
     )]
     pub(crate) roles: Vec<Role>,
+    /// Staleness bounds of the cache tier in the mixed workload, in milliseconds.
+    #[arg(long, value_delimiter = ',', value_parser = clap::value_parser!(u64).range(1..),
+          default_value = "1000,100", default_value_if("quick", "true", "100"))]
+    staleness_ms: Vec<u64>,
+    /// Loads of each session per staleness bound in the mixed workload.
+    #[arg(long, value_delimiter = ',', value_parser = clap::value_parser!(u32).range(1..),
+          default_value = "1,4,16", default_value_if("quick", "true", "4"))]
+    pub(crate) reads_per_bound: Vec<u32>,
+    /// Prepared sessions per contender of the mixed workload, of which each task keeps as many
+    /// in its rhythm as the contender can serve.
+    #[arg(
+        long,
+        default_value_t = 100_000,
+        default_value_if("quick", "true", "2000")
+    )]
+    pub(crate) mixed_sessions: usize,
     /// Largest session count of the scaling run.
     #[arg(
         long,
@@ -195,6 +218,14 @@ impl Args {
         }
     }
 
+    /// The staleness bounds of the mixed workload.
+    pub(crate) fn staleness(&self) -> Vec<Duration> {
+        self.staleness_ms
+            .iter()
+            .map(|&ms| Duration::from_millis(ms))
+            .collect()
+    }
+
     pub(crate) fn wrk(&self) -> bool {
         self.load_generator == Some(LoadGenerator::Wrk)
     }
@@ -244,6 +275,8 @@ mod tests {
         assert!(!a.wants(Backend::Mongo) && !a.wants(Backend::Sqlite));
         assert!(a.wants(Backend::RedisCluster));
         assert_eq!(a.out, Some(PathBuf::from("q.md")));
+        assert_eq!(a.staleness(), vec![Duration::from_millis(100)]);
+        assert_eq!((a.reads_per_bound, a.mixed_sessions), (vec![4], 2_000));
     }
 
     #[test]
@@ -253,7 +286,17 @@ mod tests {
         assert_eq!((a.sessions, a.timing().rounds), (10_000, 10));
         assert_eq!(a.tasks(), vec![1, 16, 64]);
         assert_eq!(a.backends().len(), 7);
-        assert_eq!(a.workloads, Workload::STORE);
+        assert_eq!(a.workloads[..3], Workload::STORE);
+        assert_eq!(
+            a.workloads[3..],
+            [Workload::Hit, Workload::Miss, Workload::Mixed]
+        );
+        assert_eq!(a.roles.len(), 7);
+        assert_eq!(a.staleness(), [1000, 100].map(Duration::from_millis));
+        assert_eq!(
+            (a.reads_per_bound, a.mixed_sessions),
+            (vec![1, 4, 16], 100_000)
+        );
         let a = parse(&[
             "all",
             "--quick",
@@ -262,12 +305,21 @@ mod tests {
             "--backends",
             "mysql",
             "--contenders",
-            "ours,tower-sessions",
+            "ours,tower-sessions,hashed",
+            "--workloads",
+            "rw,mixed",
+            "--staleness-ms",
+            "250",
+            "--reads-per-bound",
+            "8",
         ])
         .expect("valid");
         assert!(a.runs(Suite::Scaling) && a.runs(Suite::Http));
         assert_eq!((a.tasks(), a.backends()), (vec![4], vec![Backend::Mariadb]));
-        assert_eq!(a.roles, [Role::Ours, Role::Peer]);
+        assert_eq!(a.roles, [Role::Ours, Role::Peer, Role::Hashed]);
+        assert_eq!(a.workloads, [Workload::Rw, Workload::Mixed]);
+        assert_eq!(a.staleness(), [Duration::from_millis(250)]);
+        assert_eq!(a.reads_per_bound, [8]);
     }
 
     #[test]
@@ -278,6 +330,8 @@ mod tests {
             &["--rounds", "0"],
             &["--sessions"],
             &["--workloads", "read handler"],
+            &["--staleness-ms", "0"],
+            &["--reads-per-bound", "0"],
             &["everything"],
         ] {
             assert!(parse(wrong).is_err(), "{wrong:?} was accepted");

@@ -36,6 +36,14 @@ pub(crate) enum Workload {
     Ro,
     /// `touch` only.
     Touch,
+    /// `load` of a session the cache tier holds (for a store without one, `load`).
+    Hit,
+    /// `load` of a session the cache tier does not hold, which it then caches (for a store
+    /// without one, `load`).
+    Miss,
+    /// Loads in a rhythm per session (so many per staleness bound), one in ten followed by a
+    /// save: the cache tier against the store it fronts.
+    Mixed,
     /// One HTTP request to a handler that reads one session value.
     #[value(skip)]
     HttpRead,
@@ -52,6 +60,9 @@ impl Workload {
             Self::Rw => "rw",
             Self::Ro => "ro",
             Self::Touch => "touch",
+            Self::Hit => "hit",
+            Self::Miss => "miss",
+            Self::Mixed => "mixed",
             Self::HttpRead => "read handler",
             Self::HttpWrite => "write handler",
         }
@@ -62,6 +73,11 @@ impl Workload {
             Self::Rw => "load, change one value, save",
             Self::Ro => "load only",
             Self::Touch => "touch only (move the expiry)",
+            Self::Hit => "load of a session the cache holds",
+            Self::Miss => "load of a session the cache does not hold, which it then caches",
+            Self::Mixed => {
+                "loads in a rhythm per session, so many per staleness bound; one in ten also saves"
+            }
             Self::HttpRead => "GET a handler that reads one session value",
             Self::HttpWrite => "GET a handler that writes one session value",
         }
@@ -81,6 +97,12 @@ pub(crate) enum Role {
     Peer,
     /// A variant shown for context, with no target (the floor without its expiry index).
     Reference,
+    /// Our store behind the cache tier, `session_memory::CachedStore`, against it alone.
+    Cached,
+    /// Our store behind `session_hashed::HashedIds`, against it alone.
+    Hashed,
+    /// Our store in its Express-compatible layout, against its native one.
+    Express,
 }
 
 /// What a contender does: a cycle of a workload on one of its prepared sessions.
@@ -94,6 +116,62 @@ pub(crate) trait Subject: Send + Sync {
     }
     /// One cycle, by task `task` on session `slot`; `n` differs on every call of a task.
     async fn cycle(&self, workload: Workload, task: usize, slot: usize, n: u64) -> Res;
+    /// How long to run, unmeasured, before each measured run, so that state which builds up
+    /// with time (a cache's) is measured in its steady state.
+    fn settle(&self) -> Duration {
+        Duration::ZERO
+    }
+    /// What it has counted so far (loads, cache misses, ...); nothing by default.
+    fn counts(&self) -> Counts {
+        Counts::default()
+    }
+}
+
+/// What a subject counts as it runs, for the report: since the subject was made, or (in
+/// [`Run`] and [`Measured`]) during measured runs.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Counts {
+    /// Loads through the subject's store.
+    pub(crate) loads: u64,
+    /// Of those, the ones the durable store answered (behind a cache: the misses).
+    pub(crate) backend_loads: u64,
+    /// Intervals between two loads of one session in a rhythm, and their sum in ns.
+    pub(crate) intervals: u64,
+    pub(crate) interval_ns: u64,
+    /// Cycles that waited for a session to be due, every session being in the rhythm.
+    pub(crate) waits: u64,
+}
+
+impl Counts {
+    /// The counts since `earlier`.
+    pub(crate) fn since(self, earlier: Self) -> Self {
+        Self {
+            loads: self.loads.saturating_sub(earlier.loads),
+            backend_loads: self.backend_loads.saturating_sub(earlier.backend_loads),
+            intervals: self.intervals.saturating_sub(earlier.intervals),
+            interval_ns: self.interval_ns.saturating_sub(earlier.interval_ns),
+            waits: self.waits.saturating_sub(earlier.waits),
+        }
+    }
+
+    fn add(&mut self, other: Self) {
+        self.loads += other.loads;
+        self.backend_loads += other.backend_loads;
+        self.intervals += other.intervals;
+        self.interval_ns += other.interval_ns;
+        self.waits += other.waits;
+    }
+
+    /// The share of loads not answered by the durable store; `None` without loads.
+    pub(crate) fn hit_ratio(&self) -> Option<f64> {
+        (self.loads > 0)
+            .then(|| 1.0 - self.backend_loads.min(self.loads) as f64 / self.loads as f64)
+    }
+
+    /// The mean interval between two loads of one session; `None` without any.
+    pub(crate) fn mean_interval(&self) -> Option<Duration> {
+        (self.intervals > 0).then(|| Duration::from_nanos(self.interval_ns / self.intervals))
+    }
 }
 
 /// A subject with its name and part in the comparison.
@@ -151,6 +229,8 @@ pub(crate) struct Measured {
     /// Latency quantiles (p50, p99) reported per round by an external load generator, used
     /// when there are no individual latencies.
     pub(crate) reported: Vec<(Duration, Duration)>,
+    /// What the subject counted, all rounds together.
+    pub(crate) counts: Counts,
 }
 
 impl Measured {
@@ -173,6 +253,7 @@ impl Measured {
             self.server_cpu.push(server.as_secs_f64() * 1e6 / cycles);
         }
         self.latencies.extend(run.latencies);
+        self.counts.add(run.counts);
     }
 
     pub(crate) fn median_throughput(&self) -> f64 {
@@ -245,7 +326,8 @@ pub(crate) fn cpu_per_round(a: &Measured, b: &Measured) -> Vec<f64> {
 }
 
 /// Runs every contender that supports `workload`, `timing.rounds` times in rotating order
-/// (A B C, B C A, C A B, ...), after one warm-up run each.
+/// (A B C, B C A, C A B, ...), after one warm-up run each; a subject that asks to settle runs
+/// that long, unmeasured, before each of its rounds.
 pub(crate) async fn compare(
     contenders: &[Contender],
     workload: Workload,
@@ -267,6 +349,10 @@ pub(crate) async fn compare(
     for round in 0..timing.rounds {
         for k in 0..active.len() {
             let i = (round + k) % active.len();
+            let settle = active[i].subject.settle();
+            if !settle.is_zero() {
+                run(active[i], workload, tasks, settle).await?;
+            }
             results[i].push(run(active[i], workload, tasks, timing.round).await?);
         }
     }
@@ -291,6 +377,8 @@ pub(crate) struct Run {
     /// The server's, when it reports it.
     pub(crate) server_cpu: Option<Duration>,
     pub(crate) latencies: Vec<u32>,
+    /// What the subject counted during the run.
+    pub(crate) counts: Counts,
 }
 
 /// `tasks` tasks cycle on their own share of the sessions (task `t` uses slots `t`, `t + tasks`,
@@ -306,6 +394,7 @@ pub(crate) async fn run(
     if sessions < tasks {
         return Err(format!("{sessions} sessions cannot feed {tasks} tasks").into());
     }
+    let counted = contender.subject.counts();
     let meter = Meter::start(contender.server.as_ref()).await?;
     let start = Instant::now();
     let deadline = start + duration;
@@ -344,6 +433,7 @@ pub(crate) async fn run(
         cpu,
         server_cpu,
         latencies: all,
+        counts: contender.subject.counts().since(counted),
     })
 }
 
@@ -467,6 +557,55 @@ mod tests {
         assert!(
             counts.iter().all(|c| c.load(Ordering::Relaxed) > 0),
             "every session is visited"
+        );
+    }
+
+    /// Counts its cycles as loads, and asks to settle before each measured run.
+    struct Settling(AtomicU64);
+
+    #[async_trait]
+    impl Subject for Settling {
+        fn sessions(&self) -> usize {
+            1
+        }
+        async fn cycle(&self, _: Workload, _: usize, _: usize, _: u64) -> Res {
+            self.0.fetch_add(1, Ordering::Relaxed);
+            tokio::time::sleep(Duration::from_millis(1)).await;
+            Ok(())
+        }
+        fn settle(&self) -> Duration {
+            Duration::from_millis(5)
+        }
+        fn counts(&self) -> Counts {
+            Counts {
+                loads: self.0.load(Ordering::Relaxed),
+                ..Counts::default()
+            }
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn settling_runs_before_each_round_and_only_measured_cycles_count() {
+        let subject = Contender::new("settling", Role::Ours, Settling(AtomicU64::new(0)));
+        let timing = Timing {
+            rounds: 3,
+            round: Duration::from_millis(5),
+            warmup: Duration::from_millis(5),
+        };
+        let c = compare(std::slice::from_ref(&subject), Workload::Rw, 1, timing)
+            .await
+            .expect("runs");
+        let m = &c.results[0];
+        let measured: u64 = m.latencies.len() as u64;
+        assert_eq!(
+            m.counts.loads, measured,
+            "the counts are the measured runs'"
+        );
+        // A run has at least one cycle: the warm-up, and a settling run before each round.
+        let all = subject.subject.counts().loads;
+        assert!(
+            all > measured + 3,
+            "{all} cycles in all, {measured} measured"
         );
     }
 }

@@ -15,6 +15,7 @@ mod servers;
 mod stores;
 mod subjects;
 mod targets;
+mod tiers;
 
 use std::process::ExitCode;
 

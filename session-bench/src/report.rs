@@ -1,6 +1,7 @@
 //! The markdown report: printed as it is produced, kept for `--out`; and the targets it checks.
 
 use std::fmt::Write as _;
+use std::time::Duration;
 
 use crate::cpu::Load;
 use crate::harness::{Comparison, Measured, Role, Workload, cpu_per_round, per_round};
@@ -236,6 +237,91 @@ pub(crate) fn table(comparisons: &[&Comparison]) -> String {
     out
 }
 
+/// One comparison of a variants table, and the setting it ran with.
+pub(crate) struct Setting<'a> {
+    /// The table's first column: the workload, and for the mixed one its rhythm.
+    pub(crate) name: String,
+    pub(crate) comparison: &'a Comparison,
+    /// The staleness bound of a mixed run, to state the rhythm it reached.
+    pub(crate) bound: Option<Duration>,
+}
+
+/// The markdown table of variants of one store (behind a cache tier or a wrapper, in another
+/// layout) against the store alone, ours. Unlike [`table`], ratios are this / ours, so above 1
+/// means the variant is faster (CPU: costs less). A hit-ratio column appears when a contender
+/// counted its loads, and the loads per session per bound that a mixed run reached when one
+/// ran.
+pub(crate) fn variant_table(settings: &[Setting<'_>]) -> String {
+    let counted = settings
+        .iter()
+        .any(|s| s.comparison.results.iter().any(|m| m.counts.loads > 0));
+    let rhythm = settings.iter().any(|s| s.bound.is_some());
+    let mut head = String::from(
+        "| workload | tasks | contender | cycles/s | CPU µs/cycle | p50 µs | p99 µs |",
+    );
+    let mut rule = String::from("|---|---:|---|---:|---:|---:|---:|");
+    if counted {
+        head.push_str(" hit ratio |");
+        rule.push_str("---:|");
+    }
+    if rhythm {
+        head.push_str(" loads per session per bound |");
+        rule.push_str("---:|");
+    }
+    head.push_str(" this/ours, per round | median | CPU ratio | load |");
+    rule.push_str("---|---:|---|---|");
+    let mut out = format!("{head}\n{rule}\n");
+    for s in settings {
+        let c = s.comparison;
+        let ours = c.find(Role::Ours, None);
+        for (i, m) in c.results.iter().enumerate() {
+            let mut extra = String::new();
+            if counted {
+                let hits = m.counts.hit_ratio().map(|h| format!("{h:.2}"));
+                let _ = write!(extra, " {} |", hits.as_deref().unwrap_or("–"));
+            }
+            if rhythm {
+                let reached = s
+                    .bound
+                    .zip(m.counts.mean_interval())
+                    .map(|(bound, interval)| {
+                        let per_bound = bound.as_secs_f64() / interval.as_secs_f64();
+                        if m.counts.waits > 0 {
+                            format!("{per_bound:.1} (sessions ran out)")
+                        } else {
+                            format!("{per_bound:.1}")
+                        }
+                    });
+                let _ = write!(extra, " {} |", reached.as_deref().unwrap_or("–"));
+            }
+            let (rounds, med, cpu) = match ours {
+                Some(ours) if m.role != Role::Ours => {
+                    let r = per_round(m, ours);
+                    let med = format!("**{:.2}**", median(&r));
+                    (list(&r), med, spread(&cpu_per_round(m, ours)))
+                }
+                _ => Default::default(),
+            };
+            let (name, load) = if i == 0 {
+                (s.name.as_str(), c.load.to_string())
+            } else {
+                ("", String::new())
+            };
+            let _ = writeln!(
+                out,
+                "| {name} | {} | {} | {} | {} | {} | {} |{extra} {rounds} | {med} | {cpu} | {load} |",
+                c.tasks,
+                m.label,
+                rate(m.median_throughput()),
+                cpu_cell(m),
+                micros(m.percentile(0.50)),
+                micros(m.percentile(0.99)),
+            );
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -290,6 +376,44 @@ mod tests {
         assert!(
             text.contains("| size | ≤ 1.50 | 2.79 [2.79–2.79] |"),
             "{text}"
+        );
+    }
+
+    #[test]
+    fn variant_tables_divide_the_variant_by_ours_and_show_what_was_counted() {
+        use crate::harness::{Comparison, Counts};
+        let ours = measured(Role::Ours, vec![10.0, 20.0], vec![4.0, 4.0]);
+        let mut cached = measured(Role::Cached, vec![40.0, 60.0], vec![1.0, 2.0]);
+        cached.counts = Counts {
+            loads: 100,
+            backend_loads: 25,
+            intervals: 4,
+            interval_ns: 4 * 25_000_000,
+            waits: 0,
+        };
+        let c = Comparison {
+            workload: Workload::Mixed,
+            tasks: 16,
+            results: vec![ours, cached],
+            load: Load::between(&Snapshot::take(), &Snapshot::take()),
+        };
+        let table = variant_table(&[Setting {
+            name: "mixed, 4 per 100 ms".into(),
+            comparison: &c,
+            bound: Some(Duration::from_millis(100)),
+        }]);
+        let row = table.lines().nth(3).expect("a row per contender");
+        // Hit ratio 1 - 25/100; a load every 25 ms is 4 per 100 ms; 40/10 and 60/20 per round.
+        assert!(
+            row.contains("| 0.75 | 4.0 | 4.00 3.00 | **3.50** | 3.00 [2.50–3.50] |"),
+            "{table}"
+        );
+        assert!(
+            table
+                .lines()
+                .nth(2)
+                .is_some_and(|l| l.contains("| – | – |")),
+            "{table}"
         );
     }
 }

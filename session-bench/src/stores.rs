@@ -49,7 +49,11 @@ pub(crate) async fn run(args: &Args, servers: &mut Servers, report: &mut Report)
             .map_err(|e| context(name, &e))?;
         contenders.retain(|c| args.roles.contains(&c.role));
         let mut comparisons = Vec::new();
-        for &workload in &args.workloads {
+        let workloads = args
+            .workloads
+            .iter()
+            .filter(|w| Workload::STORE.contains(w));
+        for &workload in workloads {
             for tasks in args.tasks() {
                 let what = format!("{name} {} at {tasks} tasks", workload.name());
                 eprintln!("[stores] {what}");
@@ -69,8 +73,18 @@ pub(crate) async fn run(args: &Args, servers: &mut Servers, report: &mut Report)
             }
         }
         report.comparisons(name, &note(backend), &comparisons);
+        let ours = contenders.iter().find(|c| c.role == Role::Ours);
+        crate::tiers::run(backend, args, servers, report, ours)
+            .await
+            .map_err(|e| context(name, &e))?;
     }
     Ok(())
+}
+
+/// The capacity of the memory stores holding `sessions` sessions: room to spare, so that no
+/// prepared session is evicted.
+pub(crate) fn memory_capacity(sessions: usize) -> u64 {
+    (2 * sessions as u64).max(MemoryStore::DEFAULT_MAX_CAPACITY)
 }
 
 /// How the contenders of `backend` are set up.
@@ -141,7 +155,7 @@ async fn contenders(backend: Backend, args: &Args, servers: &mut Servers) -> Res
     let mut all = Vec::new();
     match backend {
         Backend::Memory => {
-            let capacity = (2 * n as u64).max(MemoryStore::DEFAULT_MAX_CAPACITY);
+            let capacity = memory_capacity(n);
             let store = MemoryStore::with_max_capacity(capacity)?;
             all.push(ours("ours: MemoryStore", store, args).await?);
             let floor = MokaFloor::prepare(n, size, capacity).await?;

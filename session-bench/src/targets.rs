@@ -42,3 +42,6 @@ pub(crate) fn middleware_vs_bare(workload: Workload) -> Bound {
 
 /// The middleware / tower-sessions with the same kind of store, memory or Redis.
 pub(crate) const MIDDLEWARE_VS_TOWER_SESSIONS: Bound = AtLeast(1.0);
+
+/// The cache tier / the store it fronts, on loads it answers from memory (hits), Redis.
+pub(crate) const CACHE_HIT_VS_STORE: Bound = AtLeast(10.0);

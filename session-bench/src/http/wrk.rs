@@ -9,7 +9,7 @@ use super::App;
 use super::client::{connect, login};
 use crate::args::Args;
 use crate::cpu::{Load, Meter, Snapshot};
-use crate::harness::{Comparison, Measured, Res, Run, Workload};
+use crate::harness::{Comparison, Counts, Measured, Res, Run, Workload};
 
 /// Sessions the requests of a wrk run cycle through.
 const COOKIES: usize = 256;
@@ -130,6 +130,7 @@ async fn run(app: &App, url: &str, script: &Path, tasks: usize, secs: u64) -> Re
         cpu,
         server_cpu,
         latencies: Vec::new(),
+        counts: Counts::default(),
     };
     Ok((run, out))
 }

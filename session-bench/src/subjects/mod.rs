@@ -1,5 +1,6 @@
 //! The contenders: our stores, the raw drivers (the floor), tower-sessions' stores.
 
+pub(crate) mod cache;
 pub(crate) mod memory;
 pub(crate) mod mongo;
 pub(crate) mod ours;

@@ -18,25 +18,35 @@ pub(crate) struct Ours {
 impl Ours {
     /// Creates `n` sessions of about `size` bytes in `store`.
     pub(crate) async fn prepare(store: Arc<dyn Store>, n: usize, size: usize) -> Res<Self> {
-        let ids = (0..n).map(|_| Id::random()).collect();
-        let ids = fill(ids, 64, |i, id| {
-            let store = Arc::clone(&store);
-            async move {
-                let mut record = Record::new(id, time::Duration::HOUR);
-                record.data = payload::data(&payload::object(i, size));
-                store.create(&record).await?;
-                Ok(())
-            }
-        })
-        .await?;
+        let ids = create(&store, n, size).await?;
         Ok(Self { store, ids })
     }
+}
+
+/// Creates `n` sessions of about `size` bytes, an hour long, in `store`, and returns their ids.
+pub(crate) async fn create(store: &Arc<dyn Store>, n: usize, size: usize) -> Res<Vec<Id>> {
+    let ids = (0..n).map(|_| Id::random()).collect();
+    fill(ids, 64, |i, id| {
+        let store = Arc::clone(store);
+        async move {
+            let mut record = Record::new(id, time::Duration::HOUR);
+            record.data = payload::data(&payload::object(i, size));
+            store.create(&record).await?;
+            Ok(())
+        }
+    })
+    .await
 }
 
 #[async_trait]
 impl Subject for Ours {
     fn sessions(&self) -> usize {
         self.ids.len()
+    }
+
+    /// The store workloads, and the cache tier's loads (a store without a cache just loads).
+    fn supports(&self, workload: Workload) -> bool {
+        Workload::STORE.contains(&workload) || matches!(workload, Workload::Hit | Workload::Miss)
     }
 
     async fn cycle(&self, workload: Workload, _task: usize, slot: usize, n: u64) -> Res {
