@@ -14,13 +14,20 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     assert_eq!(Json.decode(bytes).ok().as_ref(), Some(&decoded));
-    let packed = MessagePack.encode(&decoded).expect("re-encode what decoded");
-    assert_eq!(MessagePack.decode(Bytes::from(packed)).ok().as_ref(), Some(&decoded));
+    let packed = MessagePack
+        .encode(&decoded)
+        .expect("re-encode what decoded");
+    assert_eq!(
+        MessagePack.decode(Bytes::from(packed)).ok().as_ref(),
+        Some(&decoded)
+    );
     // The JSON codec refuses what JSON cannot hold (maps with non-string keys, NaN); what it
     // writes reads back as the same JSON. (Binary values become arrays of numbers, which read
     // back as the same bytes through serde, so only JSON-viewable data is compared.)
     if let Ok(json) = Json.encode(&decoded) {
-        let again = Json.decode(Bytes::from(json)).expect("decode what the JSON codec wrote");
+        let again = Json
+            .decode(Bytes::from(json))
+            .expect("decode what the JSON codec wrote");
         if let Ok(expected) = decoded.to_json() {
             assert_eq!(again.to_json().ok(), Some(expected));
         }
