@@ -164,9 +164,8 @@ impl MongoStore {
             },
         ];
         let reply = self
-            .timed("load a session", async {
-                let mut cursor = self
-                    .collection
+            .timed("load a session", |sessions| async move {
+                let mut cursor = sessions
                     .aggregate(pipeline)
                     .with_type::<RawDocumentBuf>()
                     .await?;
@@ -194,13 +193,14 @@ impl MongoStore {
         let mut created_at = record.created_at;
         let mut text = session_text(record, next, created_at)?;
         for _ in 0..SAVE_ATTEMPTS {
+            let filter = live_session(&record.id);
             let Some(stored) = self
-                .timed(
-                    "read a session to save it",
-                    self.collection
-                        .find_one(live_session(&record.id))
-                        .projection(doc! { field::ID: 0, field::SESSION: 1 }),
-                )
+                .timed("read a session to save it", |sessions| async move {
+                    sessions
+                        .find_one(filter)
+                        .projection(doc! { field::ID: 0, field::SESSION: 1 })
+                        .await
+                })
                 .await?
             else {
                 return Err(Error::NotFound);
@@ -229,12 +229,12 @@ impl MongoStore {
                 }
             };
             let result = self
-                .timed(
-                    "save a session",
-                    self.collection
+                .timed("save a session", |sessions| async move {
+                    sessions
                         .update_one(filter, update)
-                        .collation(simple_collation()),
-                )
+                        .collation(simple_collation())
+                        .await
+                })
                 .await?;
             if result.matched_count > 0 {
                 return Ok(());

@@ -112,10 +112,9 @@ impl MongoStore {
     /// with the same name) exists, succeeds when an existing one is equivalent.
     async fn ensure_ttl_index(&self) -> Result<()> {
         let created = self
-            .timed(
-                "create the TTL index on sessions",
-                self.collection.create_index(ttl_index()),
-            )
+            .timed("create the TTL index on sessions", |sessions| async move {
+                sessions.create_index(ttl_index()).await
+            })
             .await;
         match created {
             Ok(_) => Ok(()),
@@ -150,7 +149,7 @@ impl MongoStore {
         }
         self.timed(
             "create the index on the principals of sessions",
-            self.collection.create_index(principal_index()),
+            |sessions| async move { sessions.create_index(principal_index()).await },
         )
         .await?;
         Ok(())
@@ -163,9 +162,9 @@ impl MongoStore {
 
     /// The collection's indexes (none if the collection does not exist yet).
     async fn indexes(&self) -> Result<Vec<IndexModel>> {
-        self.timed("list the indexes of sessions", async {
+        self.timed("list the indexes of sessions", |sessions| async move {
             let mut indexes = Vec::new();
-            let mut cursor = match self.collection.list_indexes().await {
+            let mut cursor = match sessions.list_indexes().await {
                 Ok(cursor) => cursor,
                 Err(e) if error_code(&e) == Some(NAMESPACE_NOT_FOUND) => return Ok(indexes),
                 Err(e) => return Err(e),

@@ -41,6 +41,8 @@ pub struct MongoStore {
     timeout: Duration,
     clock: Arc<dyn Clock>,
     layout: Layout,
+    /// Slots for driver operations running at once, shared by clones (see `store::timed`).
+    in_flight: Arc<tokio::sync::Semaphore>,
 }
 
 impl fmt::Debug for MongoStore {
@@ -120,6 +122,7 @@ impl MongoStore {
             timeout: DEFAULT_TIMEOUT,
             clock: session_core::clock::system(),
             layout: Layout::Native,
+            in_flight: Arc::new(tokio::sync::Semaphore::new(store::MAX_IN_FLIGHT)),
         }
     }
 

@@ -43,13 +43,10 @@ impl MongoStore {
 impl Principals for MongoStore {
     async fn sessions_of(&self, principal: &str) -> Result<Vec<Record>> {
         self.check_native()?;
+        let filter = live_sessions_of(principal);
         let documents = self
-            .timed("list the sessions of a principal", async {
-                let mut cursor = self
-                    .collection
-                    .find(live_sessions_of(principal))
-                    .collation(simple_collation())
-                    .await?;
+            .timed("list the sessions of a principal", |sessions| async move {
+                let mut cursor = sessions.find(filter).collation(simple_collation()).await?;
                 let mut documents = Vec::new();
                 while cursor.advance().await? {
                     documents.push(cursor.current().to_raw_document_buf());
@@ -71,12 +68,12 @@ impl Principals for MongoStore {
         let mut filter = live_sessions_of(principal);
         filter.insert(field::ID, id.as_str());
         let result = self
-            .timed(
-                "revoke a session of a principal",
-                self.collection
+            .timed("revoke a session of a principal", |sessions| async move {
+                sessions
                     .delete_one(filter)
-                    .collation(simple_collation()),
-            )
+                    .collation(simple_collation())
+                    .await
+            })
             .await?;
         Ok(result.deleted_count > 0)
     }
@@ -86,11 +83,15 @@ impl Principals for MongoStore {
         // First the principal's expired documents, which the TTL monitor would remove within
         // about a minute anyway: a principal revoked now leaves nothing behind, and this
         // failing leaves every session as it was, so the caller can simply retry.
+        let expired = doc! { field::PRINCIPAL: principal, "$expr": { "$not": [live()] } };
         self.timed(
             "remove the expired sessions of a principal",
-            self.collection
-                .delete_many(doc! { field::PRINCIPAL: principal, "$expr": { "$not": [live()] } })
-                .collation(simple_collation()),
+            |sessions| async move {
+                sessions
+                    .delete_many(expired)
+                    .collation(simple_collation())
+                    .await
+            },
         )
         .await?;
         // Then every live one but `keep`. One command, so every session whose `create` was
@@ -102,9 +103,12 @@ impl Principals for MongoStore {
         let result = self
             .timed(
                 "revoke the sessions of a principal",
-                self.collection
-                    .delete_many(filter)
-                    .collation(simple_collation()),
+                |sessions| async move {
+                    sessions
+                        .delete_many(filter)
+                        .collation(simple_collation())
+                        .await
+                },
             )
             .await?;
         Ok(result.deleted_count)
