@@ -14,7 +14,7 @@ const CONNECT: &str = "connect to Redis";
 pub(crate) enum Connection {
     Standalone(ConnectionManager),
     #[cfg(feature = "cluster")]
-    Cluster(redis::cluster_async::ClusterConnection),
+    Cluster(crate::cluster::Cluster),
 }
 
 impl Connection {
@@ -52,7 +52,9 @@ impl Connection {
         let connection = timed(CONNECT, DEFAULT_TIMEOUT, client.get_async_connection())
             .await?
             .map_err(|e| Error::backend(CONNECT, e))?;
-        Ok(Self::Cluster(connection))
+        Ok(Self::Cluster(crate::cluster::Cluster::rebuildable(
+            client, connection,
+        )))
     }
 
     /// Sends `cmd` and returns its reply, an error reply as `Err`.
@@ -62,7 +64,7 @@ impl Connection {
         let reply = match self {
             Self::Standalone(c) => c.clone().req_packed_command(cmd).await,
             #[cfg(feature = "cluster")]
-            Self::Cluster(c) => c.clone().req_packed_command(cmd).await,
+            Self::Cluster(c) => c.query(cmd).await,
         };
         reply?.extract_error()
     }

@@ -7,6 +7,8 @@ use std::time::Duration;
 use redis::aio::ConnectionManager;
 use session_core::{Clock, Codec, DEFAULT_TIMEOUT, Error, Id, MessagePack, Result, check_timeout};
 
+#[cfg(feature = "cluster")]
+mod cluster;
 mod connection;
 mod express;
 #[cfg(feature = "fuzzing")]
@@ -96,6 +98,12 @@ impl RedisStore {
     /// that owns its key, following `MOVED`/`ASK` redirections. Each connection attempt and
     /// each node's reply are limited to [`session_core::DEFAULT_TIMEOUT`], and so is this call.
     ///
+    /// When 16 operations in a row fail to reach a master (connection errors, cluster errors,
+    /// operations cut by the store's timeout), the store replaces the driver's connection with
+    /// a fresh one from `nodes`, in the background and at most once per
+    /// [`session_core::DEFAULT_TIMEOUT`]: after a failover the driver's connection could stay
+    /// stuck although the cluster was healthy again.
+    ///
     /// # Errors
     ///
     /// [`Error::Backend`] if a URL is invalid or no node can be reached in time.
@@ -117,11 +125,12 @@ impl RedisStore {
     }
 
     /// A store on an existing Redis Cluster connection, with the default prefix, codec and
-    /// timeout.
+    /// timeout. Unlike [`connect_cluster`](Self::connect_cluster)'s, this connection is never
+    /// replaced: the store has no client to build another.
     #[cfg(feature = "cluster")]
     #[must_use]
     pub fn new_cluster(connection: redis::cluster_async::ClusterConnection) -> Self {
-        Self::with_connection(Connection::Cluster(connection))
+        Self::with_connection(Connection::Cluster(cluster::Cluster::fixed(connection)))
     }
 
     fn with_connection(connection: Connection) -> Self {
