@@ -30,8 +30,16 @@ fi
 cd fuzz
 mapfile -t targets < <(cargo +nightly fuzz list)
 [ ${#targets[@]} -gt 0 ] || { log "no fuzz targets found"; exit 1; }
-log "building ${#targets[@]} targets: ${targets[*]}"
-cargo +nightly fuzz build -O
+# The smoke run builds the targets in the dev profile (instrumented, debug assertions on, no
+# optimization): it exists so that the targets cannot rot and the reproducers stay fixed, and a
+# dev build of the targets' dependencies compiles in a fraction of the release build's time on a
+# CI machine. The long runs, which need speed, build in release.
+case $mode in
+  smoke) profile=(--dev) ;;
+  *) profile=(-O) ;;
+esac
+log "building ${#targets[@]} targets (${profile[*]}): ${targets[*]}"
+cargo +nightly fuzz build "${profile[@]}"
 
 # libFuzzer options shared by every run: a hang is an input that takes over 10 s, and a target
 # may use at most 2 GiB.
@@ -44,7 +52,7 @@ replay() {
   shopt -u nullglob
   [ ${#reproducers[@]} -eq 0 ] && return 0
   log "$target: replaying ${#reproducers[@]} kept reproducer(s)"
-  cargo +nightly fuzz run -O "$target" "${reproducers[@]}" -- "${limits[@]}" >"$LOGS/$target-replay.log" 2>&1 || {
+  cargo +nightly fuzz run "${profile[@]}" "$target" "${reproducers[@]}" -- "${limits[@]}" >"$LOGS/$target-replay.log" 2>&1 || {
     log "$target: a kept reproducer fails again (see $LOGS/$target-replay.log)"
     return 1
   }
@@ -59,7 +67,7 @@ case $mode in
       work=$LOGS/corpus-$target
       rm -rf "$work"; mkdir -p "$work"
       [ -d "corpus/$target" ] && cp -r "corpus/$target/." "$work/"
-      if ! cargo +nightly fuzz run -O "$target" "$work" -- -max_total_time="$seconds" "${limits[@]}" \
+      if ! cargo +nightly fuzz run "${profile[@]}" "$target" "$work" -- -max_total_time="$seconds" "${limits[@]}" \
         >"$LOGS/$target-smoke.log" 2>&1; then
         log "$target: FAILED (see $LOGS/$target-smoke.log)"
         exit 1
