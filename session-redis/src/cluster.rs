@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use redis::aio::ConnectionLike;
 use redis::cluster::ClusterClient;
 use redis::cluster_async::ClusterConnection;
-use redis::{Cmd, ErrorKind, RedisError, RedisResult, ServerErrorKind, Value};
+use redis::{Cmd, ErrorKind, Pipeline, RedisError, RedisResult, ServerErrorKind, Value};
 use session_core::{DEFAULT_TIMEOUT, timed};
 
 /// Consecutive failed operations (connection errors, cluster redirections that did not
@@ -69,27 +69,49 @@ impl Cluster {
     /// Sends `cmd` on the current connection and counts the outcome; a reply that is an error
     /// stays a `Value` (the caller extracts it).
     pub(crate) async fn query(&self, cmd: &Cmd) -> RedisResult<Value> {
-        // A clone of the shared handle: the lock is never held across the await.
-        let mut connection = self
-            .inner
+        let mut connection = self.connection();
+        let mut attempt = self.attempt();
+        let reply = connection.req_packed_command(cmd).await;
+        attempt.settle(match &reply {
+            Ok(value) => is_routing_failure_reply(value),
+            Err(e) => is_routing_failure(e),
+        });
+        reply
+    }
+
+    /// Sends the commands of `pipeline` (all on one slot) together and counts the outcome as
+    /// [`query`](Self::query) does: a failure if any reply says the node was not reached.
+    pub(crate) async fn pipeline(&self, pipeline: &Pipeline) -> RedisResult<Vec<Value>> {
+        let mut connection = self.connection();
+        let mut attempt = self.attempt();
+        let replies = connection
+            .req_packed_commands(pipeline, 0, pipeline.len())
+            .await;
+        attempt.settle(match &replies {
+            Ok(values) => values.iter().any(is_routing_failure_reply),
+            Err(e) => is_routing_failure(e),
+        });
+        replies
+    }
+
+    /// A clone of the current connection's shared handle: the lock is never held across an
+    /// await.
+    fn connection(&self) -> ClusterConnection {
+        self.inner
             .connection
             .read()
             .unwrap_or_else(PoisonError::into_inner)
-            .clone();
-        // Dropped unsettled when the store's timeout cancels this operation: that counts as
-        // a failure too, since a wedged connection may never answer at all.
-        let mut attempt = Attempt {
+            .clone()
+    }
+
+    /// The count of an operation about to start. Dropped unsettled when the store's timeout
+    /// cancels the operation: that counts as a failure too, since a wedged connection may
+    /// never answer at all.
+    fn attempt(&self) -> Attempt<'_> {
+        Attempt {
             cluster: self,
             settled: false,
-        };
-        let reply = connection.req_packed_command(cmd).await;
-        let failed = match &reply {
-            Ok(Value::ServerError(e)) => is_routing_failure(&RedisError::from(e.clone())),
-            Ok(_) => false,
-            Err(e) => is_routing_failure(e),
-        };
-        attempt.settle(failed);
-        reply
+        }
     }
 
     fn failed(&self) {
@@ -151,6 +173,14 @@ impl Drop for Attempt<'_> {
         if !self.settled {
             self.cluster.failed();
         }
+    }
+}
+
+/// Whether a reply is an error that says the command did not reach a master owning its key.
+fn is_routing_failure_reply(value: &Value) -> bool {
+    match value {
+        Value::ServerError(e) => is_routing_failure(&RedisError::from(e.clone())),
+        _ => false,
     }
 }
 

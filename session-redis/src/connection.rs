@@ -2,7 +2,7 @@
 //! driver's errors.
 
 use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
-use redis::{Cmd, RedisError, Value};
+use redis::{Cmd, Pipeline, RedisError, Value};
 use session_core::{DEFAULT_TIMEOUT, Error, Result, timed};
 
 use crate::scripts::Script;
@@ -86,6 +86,47 @@ impl Connection {
             cmd
         };
         match self.query(&build("EVALSHA", script.sha())).await {
+            Err(e) if e.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::NoScript) => {
+                self.query(&build("EVAL", script.code())).await
+            }
+            reply => reply,
+        }
+    }
+
+    /// Sends `first`, then `script` on `keys` with `args` appended, as one pipeline (one round
+    /// trip; on Redis Cluster every key must be in one slot), and returns the script's reply;
+    /// `first`'s error reply, if any, as `Err`. Like [`eval`](Self::eval), `EVALSHA` first and,
+    /// if the server does not have the script, `EVAL` (alone: `first` has run by then).
+    pub(crate) async fn eval_after(
+        &self,
+        first: Cmd,
+        script: &Script,
+        keys: [&[u8]; 2],
+        args: impl Fn(&mut Cmd),
+    ) -> redis::RedisResult<Value> {
+        let build = |command: &str, body: &str| {
+            let mut cmd = Cmd::with_capacity(10, body.len() + keys[0].len() + keys[1].len() + 160);
+            cmd.arg(command).arg(body).arg(2).arg(keys[0]).arg(keys[1]);
+            args(&mut cmd);
+            cmd
+        };
+        let mut pipeline = Pipeline::with_capacity(2);
+        pipeline.add_command(first);
+        pipeline.add_command(build("EVALSHA", script.sha()));
+        let replies = match self {
+            Self::Standalone(c) => c.clone().req_packed_commands(&pipeline, 0, 2).await,
+            #[cfg(feature = "cluster")]
+            Self::Cluster(c) => c.pipeline(&pipeline).await,
+        }?;
+        let mut replies = replies.into_iter();
+        let (Some(first), Some(second)) = (replies.next(), replies.next()) else {
+            return Err(redis::RedisError::from((
+                redis::ErrorKind::UnexpectedReturnType,
+                "a pipeline of two commands got fewer replies",
+            )));
+        };
+        first.extract_error()?;
+        match second.extract_error() {
             Err(e) if e.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::NoScript) => {
                 self.query(&build("EVAL", script.code())).await
             }

@@ -64,6 +64,34 @@ impl ToRedisArgs for Key<'_> {
     }
 }
 
+/// What a temporary key of a save holds after the session key (or after `{session key}`):
+/// session ids never contain `:`, so no temporary key is the key of a session or of an index.
+pub(crate) const TEMP_INFIX: &str = ":save:";
+
+/// How long a temporary key lives, in ms: the script that renames it runs right after it is
+/// written, in the same pipeline; the expiry only clears one that a client wrote and then never
+/// ran the script for (the connection dropped between the two).
+pub(crate) const TEMP_TTL_MS: u64 = 60_000;
+
+/// The temporary key a save writes its value under before [`crate::scripts::SAVE`]
+/// renames it over `key`: `{key}:save:{nonce}`, unique to the save (`nonce`) and in `key`'s
+/// Redis Cluster slot, which a script needs of every key it touches.
+///
+/// A key's slot is the hash of its hash tag, the bytes between its first `{` and the first `}`
+/// after it, when there are any. Session keys hold no braces (prefixes with braces are refused,
+/// ids are URL-safe base64), so `{key}` makes the whole session key the temporary key's hash
+/// tag, and both hash the same bytes.
+pub(crate) fn temp_key(key: &[u8], nonce: u64) -> Vec<u8> {
+    debug_assert!(!key.contains(&b'{') && !key.contains(&b'}'));
+    let mut temp = Vec::with_capacity(key.len() + TEMP_INFIX.len() + 18);
+    temp.push(b'{');
+    temp.extend_from_slice(key);
+    temp.push(b'}');
+    temp.extend_from_slice(TEMP_INFIX.as_bytes());
+    temp.extend_from_slice(format!("{nonce:016x}").as_bytes());
+    temp
+}
+
 /// The key `{prefix}principal:{principal}` of a principal's index.
 #[derive(Clone, Copy)]
 pub(crate) struct IndexKey<'a> {
@@ -252,6 +280,11 @@ impl<'a> StoredValue<'a> {
         Ok(value)
     }
 
+    /// The header's `created_at` bytes (big-endian Unix ms), as a script compares them.
+    pub(crate) fn created_at_bytes(&self) -> &[u8] {
+        &self.header[1..9]
+    }
+
     /// The stored value's length in bytes.
     pub(crate) fn len(&self) -> usize {
         let principal = self.indexed.map_or(0, |(indexed, _)| {
@@ -358,6 +391,32 @@ mod tests {
     use redis::Cmd;
 
     use super::*;
+
+    #[test]
+    fn temp_keys_are_unique_per_nonce_and_never_a_session_key() {
+        let key = b"session:abc";
+        let a = temp_key(key, 1);
+        assert_ne!(a, temp_key(key, 2));
+        assert_eq!(a, b"{session:abc}:save:0000000000000001");
+        assert!(!a.starts_with(b"session:"), "outside the prefix's keyspace");
+    }
+
+    #[cfg(feature = "cluster")]
+    #[test]
+    fn a_temp_key_is_in_its_session_keys_cluster_slot() {
+        use redis::cluster_routing::Slot;
+        for prefix in ["session:", "sess:", "a:b:c-"] {
+            let id = Id::random();
+            let key = format!("{prefix}{}", id.as_str());
+            let temp = temp_key(key.as_bytes(), u64::MAX);
+            assert_eq!(
+                Slot::for_key(&temp),
+                Slot::for_key(&key),
+                "{}",
+                String::from_utf8_lossy(&temp)
+            );
+        }
+    }
 
     #[test]
     fn key_argument_is_prefix_then_id() {

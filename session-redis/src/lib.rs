@@ -244,6 +244,14 @@ impl RedisStore {
         key
     }
 
+    /// The key of the session `id`, as bytes.
+    fn key_bytes(&self, id: &Id) -> Vec<u8> {
+        let mut key = Vec::with_capacity(self.prefix.len() + id.as_str().len());
+        key.extend_from_slice(self.prefix.as_bytes());
+        key.extend_from_slice(id.as_str().as_bytes());
+        key
+    }
+
     fn key_arg<'a>(&'a self, id: &'a Id) -> Key<'a> {
         Key {
             prefix: &self.prefix,

@@ -7,6 +7,7 @@
 //! passed: `GET`, `SET NX` and the scripts see an expired session as no key at all.
 
 use std::sync::LazyLock;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -17,7 +18,8 @@ use time::OffsetDateTime;
 
 use crate::connection::driver_error;
 use crate::layout::{
-    CorruptRecord, Indexed, StoredValue, UnexpectedReply, key_expiry, parse_header, parse_principal,
+    CorruptRecord, Indexed, StoredValue, TEMP_TTL_MS, UnexpectedReply, key_expiry, parse_header,
+    parse_principal, temp_key,
 };
 use crate::principals::index_score;
 use crate::scripts::{self, Script};
@@ -35,6 +37,43 @@ const TOUCH_ATTEMPTS: usize = 3;
 
 static SAVE_SCRIPT: LazyLock<Script> = LazyLock::new(|| Script::new(scripts::SAVE));
 static TOUCH_SCRIPT: LazyLock<Script> = LazyLock::new(|| Script::new(scripts::TOUCH));
+
+/// The start of this process's temporary-key nonces: random, so that app servers sharing a
+/// Redis do not pick the same names; then counted up, so that one process never repeats one.
+static NONCE: LazyLock<AtomicU64> = LazyLock::new(|| {
+    // Uniqueness, not secrecy, is what counts: without the OS's generator, the time will do.
+    let seed = getrandom::u64().unwrap_or_else(|_| {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
+        // Truncation keeps the fast-moving low bits.
+        #[allow(clippy::cast_possible_truncation)]
+        let nanos = nanos as u64;
+        nanos ^ (u64::from(std::process::id()) << 32)
+    });
+    AtomicU64::new(seed)
+});
+
+/// A nonce no other save of this process uses (until 2^64 saves).
+fn next_nonce() -> u64 {
+    NONCE.fetch_add(1, Ordering::Relaxed)
+}
+
+/// [`scripts::TEMP_GONE`]: the temporary key had expired before the save's script ran.
+#[derive(Debug, Clone, Copy)]
+struct TempGone;
+
+impl std::fmt::Display for TempGone {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "the new value's temporary key expired before the save's script ran; nothing was \
+             written"
+        )
+    }
+}
+
+impl std::error::Error for TempGone {}
 
 /// `touch` found another principal on each of its attempts: concurrent saves kept moving the
 /// session between principals.
@@ -198,21 +237,28 @@ impl Store for RedisStore {
             // sessions as the script commits.
             let mut added = false;
             loop {
+                let flag = if added { "1" } else { "" };
+                let key = self.key_bytes(&record.id);
+                // The value goes to a temporary key with a plain `SET` and the script renames
+                // it over the session key once its checks pass: the value never becomes a Lua
+                // string (see `scripts::SAVE`).
+                let temp = temp_key(&key, next_nonce());
+                let mut set = Cmd::with_capacity(5, temp.len() + value.len() + 32);
+                set.arg("SET")
+                    .arg(&temp[..])
+                    .arg(&value)
+                    .arg("PX")
+                    .arg(TEMP_TTL_MS);
                 let reply = self
                     .connection
-                    .eval(
-                        &SAVE_SCRIPT,
-                        self.key_arg(&record.id),
-                        self.prefix.len() + record.id.as_str().len() + value.len() + 64,
-                        |cmd| {
-                            cmd.arg(&expected[..])
-                                .arg(&value)
-                                .arg(expiry)
-                                .arg(principal)
-                                .arg(expires)
-                                .arg(if added { "1" } else { "" });
-                        },
-                    )
+                    .eval_after(set, &SAVE_SCRIPT, [&key, &temp], |cmd| {
+                        cmd.arg(&expected[..])
+                            .arg(value.created_at_bytes())
+                            .arg(expiry)
+                            .arg(principal)
+                            .arg(expires)
+                            .arg(flag);
+                    })
                     .await?;
                 match (reply, indexed) {
                     (Value::Int(scripts::INDEX_FIRST), Some(indexed)) if !added => {
@@ -231,6 +277,7 @@ impl Store for RedisStore {
             Value::Int(scripts::CONFLICT) => Err(Error::Conflict),
             Value::Int(scripts::NOT_FOUND) => Err(Error::NotFound),
             Value::Int(scripts::CORRUPT) => Err(no_header()),
+            Value::Int(scripts::TEMP_GONE) => Err(Error::backend(SAVE, TempGone)),
             _ => Err(Error::backend(SAVE, UnexpectedReply(SAVE))),
         }
     }

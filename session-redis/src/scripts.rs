@@ -32,6 +32,8 @@ pub(crate) const ABSENT: i64 = 0;
 pub(crate) const PRESENT: i64 = 1;
 /// The key holds something that is not a record of this layout; nothing was written.
 pub(crate) const CORRUPT: i64 = 3;
+/// [`SAVE`]: the temporary key holding the new value had expired; nothing was written.
+pub(crate) const TEMP_GONE: i64 = 5;
 /// `save`, `touch`: the principal's index does not cover the new expiry yet; nothing was
 /// written. The store adds the session to the index, then calls again saying so. `touch`
 /// replies `{INDEX_FIRST, stored principal}`, the principal whose index it needs.
@@ -41,30 +43,34 @@ pub(crate) const REVOKED: i64 = 1;
 /// `revoke`: no live session, or one of another principal or of none; nothing was deleted.
 pub(crate) const NOT_REVOKED: i64 = 0;
 
-/// The last byte of a stored value the scripts read: the header, `indexed_until`, the
-/// principal's length and the longest principal, `PRINCIPAL_AT + MAX_PRINCIPAL_LEN - 1`.
-const _: () = assert!(PRINCIPAL_AT + MAX_PRINCIPAL_LEN - 1 == 290);
+/// What the scripts' `read` has written in: where the principal starts and its longest length.
+const _: () = assert!(PRINCIPAL_AT == 35 && MAX_PRINCIPAL_LEN == 256);
 
-/// A Lua function `parse(head)` of the first 291 bytes of a stored value (see
-/// [`PRINCIPAL_AT`]): `nil` for an empty value (no key), `false` for a value that is not a record
-/// of the native layout, `''` for a record without a principal (layout 1), else the record's
-/// principal and its `indexed_until` (layout 2). A macro, so that `concat!` can put it at the
-/// head of each script.
-macro_rules! parse_head {
+/// A Lua function `read(key)`: `nil` for no key, `false` for a value that is not a record of
+/// the native layout, `''` for a record without a principal (layout 1), else the record's
+/// principal and its `indexed_until` (layout 2); the value's first 35 bytes (header,
+/// `indexed_until`, the principal's length; see [`PRINCIPAL_AT`]) as the third result. It reads
+/// those 35 bytes and then, in layout 2, just the principal: every byte a script reads becomes a
+/// Lua string, which the server hashes. A macro, so that `concat!` can put it at the head of
+/// each script.
+macro_rules! read_head {
     () => {
         r"
-local function parse(head)
-  if head == '' then return nil end
+local function read(key)
+  local head = redis.call('GETRANGE', key, 0, 34)
+  if head == '' then return nil, nil, head end
   local layout = string.byte(head, 1)
-  if #head < 25 or (layout ~= 1 and layout ~= 2) then return false end
-  if layout == 1 then return '', -1 end
-  if #head < 35 or string.byte(head, 26) >= 128 then return false end
+  if #head < 25 or (layout ~= 1 and layout ~= 2) then return false, nil, head end
+  if layout == 1 then return '', -1, head end
+  if #head < 35 or string.byte(head, 26) >= 128 then return false, nil, head end
   local covered = 0
   for i = 26, 33 do covered = covered * 256 + string.byte(head, i) end
-  if covered > 9007199254740992 then return false end
+  if covered > 9007199254740992 then return false, nil, head end
   local n = string.byte(head, 34) * 256 + string.byte(head, 35)
-  if n < 1 or #head < 35 + n then return false end
-  return string.sub(head, 36, 35 + n), covered
+  if n < 1 or n > 256 then return false, nil, head end
+  local principal = redis.call('GETRANGE', key, 35, 34 + n)
+  if #principal < n then return false, nil, head end
+  return principal, covered, head
 end
 "
     };
@@ -84,40 +90,63 @@ end
     };
 }
 
-/// `save`. KEYS: the session key. ARGV: the expected version (8 bytes, big-endian), the new
-/// value (header with the next version and the new `expires_at`, then, with a principal,
-/// `indexed_until`, the principal and the data), the key's expiry for `PXAT`, the new principal
+/// `save`, of a new value the store has just written under a temporary key with a plain `SET`
+/// (in the same pipeline). KEYS: the session key, the temporary key (same Cluster slot, see
+/// [`crate::layout::temp_key`]). ARGV: the expected version (8 bytes, big-endian), the new
+/// value's `created_at` (its bytes 1..9), the key's expiry for `PEXPIREAT`, the new principal
 /// (empty for none), the new `expires_at` (Unix ms, decimal), and `1` if the store has just added
 /// the session to that principal's index with the value's `indexed_until` as its score (else
 /// empty).
 ///
-/// `created_at` is kept as stored: the new value normally carries the same bytes, and when it
-/// does not, the stored ones are put back in (after the new value's own layout byte: a save can
-/// turn a layout 1 record into a layout 2 one, and back). A save with a principal writes only if
-/// that principal's index covers the new expiry: the store has just added it, or the stored
-/// record has the same principal and an `indexed_until` at or after the new `expires_at` (which
-/// the new value then keeps); otherwise the reply is `INDEX_FIRST`.
+/// The new value carries the next version and the new `expires_at` (and, with a principal,
+/// `indexed_until` and the principal). `created_at` is kept as stored: the new value normally
+/// carries the same bytes, and when it does not, the stored ones are written into the temporary
+/// value (`SETRANGE`). A save with a principal writes only if that principal's index covers the
+/// new expiry: the store has just added it, or the stored record has the same principal and an
+/// `indexed_until` at or after the new `expires_at` (which the new value then keeps, also by
+/// `SETRANGE`); otherwise the reply is `INDEX_FIRST`. Then the temporary key is renamed over the
+/// session key and gets the session's expiry (an expiry that has passed deletes it).
+///
+/// The value never becomes a Lua string: every script argument does, and the server hashes
+/// each byte of it and copies it, and a `SET` inside the script would copy it again; that made
+/// a save cost the server 25 to 50 times a plain `SET` at 16 and 64 KiB (BENCHMARKS.md). Every
+/// reply but `OK` deletes the temporary key; `TEMP_GONE` means it had expired (its short TTL
+/// clears one whose script never ran) and nothing was written.
 pub(crate) const SAVE: &str = concat!(
-    parse_head!(),
+    read_head!(),
     r"
 local key = KEYS[1]
-local head = redis.call('GETRANGE', key, 0, 290)
-if head == '' then
-  if redis.call('EXISTS', key) == 1 then return 3 end
-  return 2
+local temp = KEYS[2]
+local function fail(code)
+  redis.call('DEL', temp)
+  return code
 end
-local principal, covered = parse(head)
-if not principal then return 3 end
-if string.sub(head, 10, 17) ~= ARGV[1] then return 1 end
-local value = ARGV[2]
-if string.sub(value, 2, 9) ~= string.sub(head, 2, 9) then
-  value = string.sub(value, 1, 1) .. string.sub(head, 2, 9) .. string.sub(value, 10)
+local principal, covered, head = read(key)
+if principal == nil then
+  if redis.call('EXISTS', key) == 1 then return fail(3) end
+  return fail(2)
+end
+if not principal then return fail(3) end
+if string.sub(head, 10, 17) ~= ARGV[1] then return fail(1) end
+local fixes = {}
+if ARGV[2] ~= string.sub(head, 2, 9) then
+  fixes[#fixes + 1] = {1, string.sub(head, 2, 9)}
 end
 if ARGV[4] ~= '' and ARGV[6] ~= '1' then
-  if principal ~= ARGV[4] or tonumber(ARGV[5]) > covered then return 4 end
-  value = string.sub(value, 1, 25) .. string.sub(head, 26, 33) .. string.sub(value, 34)
+  if principal ~= ARGV[4] or tonumber(ARGV[5]) > covered then return fail(4) end
+  fixes[#fixes + 1] = {25, string.sub(head, 26, 33)}
 end
-redis.call('SET', key, value, 'PXAT', ARGV[3])
+if #fixes > 0 then
+  -- SETRANGE would create a missing key: check first.
+  if redis.call('EXISTS', temp) == 0 then return 5 end
+  for _, fix in ipairs(fixes) do redis.call('SETRANGE', temp, fix[1], fix[2]) end
+end
+local moved = redis.pcall('RENAME', temp, key)
+if type(moved) == 'table' and moved.err then
+  if redis.call('EXISTS', temp) == 0 then return 5 end
+  return moved
+end
+redis.call('PEXPIREAT', key, ARGV[3])
 return 0
 "
 );
@@ -134,10 +163,10 @@ return 0
 /// store has just added it to that principal's index (and the new `indexed_until` is written
 /// too). Otherwise nothing is written and the reply is `{INDEX_FIRST, stored principal}`.
 pub(crate) const TOUCH: &str = concat!(
-    parse_head!(),
+    read_head!(),
     r"
 local key = KEYS[1]
-local principal, covered = parse(redis.call('GETRANGE', key, 0, 290))
+local principal, covered = read(key)
 if principal == nil then return 0 end
 if principal == false then return 3 end
 if principal ~= '' then
@@ -159,10 +188,10 @@ return 1
 /// without that principal, is `NOT_REVOKED`; a value that is not a record of the native layout
 /// is `CORRUPT`, left alone.
 pub(crate) const REVOKE: &str = concat!(
-    parse_head!(),
+    read_head!(),
     r"
 local key = KEYS[1]
-local principal = parse(redis.call('GETRANGE', key, 0, 290))
+local principal = read(key)
 if principal == nil then return 0 end
 if principal == false then return 3 end
 if principal ~= ARGV[1] then return 0 end
@@ -304,13 +333,90 @@ mod tests {
 
     #[test]
     fn scripts_read_the_header_and_the_longest_principal() {
-        let end = PRINCIPAL_AT + MAX_PRINCIPAL_LEN - 1;
+        let last = PRINCIPAL_AT - 1;
         for script in [SAVE, TOUCH, REVOKE] {
-            assert!(script.contains(&format!("GETRANGE', key, 0, {end})")));
+            assert!(script.contains(&format!("GETRANGE', key, 0, {last})")));
+            assert!(script.contains(&format!("GETRANGE', key, {PRINCIPAL_AT}, {last} + n)")));
+            assert!(script.contains(&format!("n > {MAX_PRINCIPAL_LEN}")));
             assert!(script.contains(&format!("layout ~= {LAYOUT_V1} and layout ~= {LAYOUT_V2}")));
             assert!(script.contains(&format!("#head < {HEADER_LEN}")));
             assert!(script.contains(&format!("#head < {PRINCIPAL_AT}")));
             assert!(script.contains(&format!("covered > {MAX_INDEXED_UNTIL}")));
+        }
+    }
+}
+
+/// [`SAVE`] against a Redis in a container, where the store cannot reach: a temporary
+/// key that has expired before the script runs.
+#[cfg(test)]
+mod against_redis {
+    use redis::aio::MultiplexedConnection;
+
+    use super::*;
+    use crate::layout::header;
+
+    async fn connect() -> (MultiplexedConnection, session_testcontainers::Container) {
+        let container = session_testcontainers::redis().await;
+        let raw = redis::Client::open(container.url())
+            .expect("container URL")
+            .get_multiplexed_async_connection()
+            .await
+            .expect("a connection to the container");
+        (raw, container)
+    }
+
+    async fn eval(raw: &mut MultiplexedConnection, keys: [&str; 2], args: &[&[u8]]) -> i64 {
+        let mut cmd = redis::cmd("EVAL");
+        cmd.arg(SAVE).arg(2).arg(keys[0]).arg(keys[1]);
+        for arg in args {
+            cmd.arg(*arg);
+        }
+        cmd.query_async(raw).await.expect("EVAL of SAVE")
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_vanished_temporary_key_writes_nothing_and_creates_nothing() {
+        let (mut raw, _container) = connect().await;
+        let created = time::OffsetDateTime::from_unix_timestamp(1_700_000_000).expect("instant");
+        let mut stored = header(created, 7, 4_000_000_000_000, false).to_vec();
+        stored.extend_from_slice(b"data");
+        let _: () = redis::cmd("SET")
+            .arg("s:1")
+            .arg(&stored)
+            .query_async(&mut raw)
+            .await
+            .expect("SET");
+        let version = 7u64.to_be_bytes();
+        let other_created = 1u64.to_be_bytes();
+        // The plain case (RENAME finds no key) and the one that would first fix the
+        // temporary value's `created_at` (SETRANGE would create the key).
+        for created_bytes in [&stored[1..9], &other_created[..]] {
+            let reply = eval(
+                &mut raw,
+                ["s:1", "{s:1}:save:gone"],
+                &[
+                    &version,
+                    created_bytes,
+                    b"4000000000000",
+                    b"",
+                    b"4000000000001",
+                    b"",
+                ],
+            )
+            .await;
+            assert_eq!(reply, TEMP_GONE);
+            let now: Vec<u8> = redis::cmd("GET")
+                .arg("s:1")
+                .query_async(&mut raw)
+                .await
+                .expect("GET");
+            assert_eq!(now, stored, "the session is as it was");
+            let temp: i64 = redis::cmd("EXISTS")
+                .arg("{s:1}:save:gone")
+                .query_async(&mut raw)
+                .await
+                .expect("EXISTS");
+            assert_eq!(temp, 0, "no temporary key was created");
         }
     }
 }

@@ -884,3 +884,61 @@ async fn records_over_the_bulk_limit_are_too_large() {
     let loaded = store.load(&small.id).await.expect("load").expect("live");
     assert_eq!(loaded, small, "the refused save changed nothing");
 }
+
+/// Every key in the database whose name says it is a save's temporary key.
+async fn temporary_keys(raw: &mut MultiplexedConnection) -> Vec<String> {
+    let mut keys: Vec<String> = redis::cmd("KEYS")
+        .arg("*:save:*")
+        .query_async(raw)
+        .await
+        .expect("KEYS");
+    keys.sort();
+    keys
+}
+
+/// A save sends the new value to a temporary key with a plain `SET` and the script renames it
+/// over the session key: whatever the outcome (written, conflict, no key, corrupt, an expiry
+/// that has passed, a principal's index added first), no temporary key is left behind, and the
+/// written value is the one the store meant.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn saves_leave_no_temporary_keys() {
+    let (store, mut raw, _container) = setup().await;
+    let record = sample();
+    store.create(&record).await.expect("create");
+    let mut current = store.load(&record.id).await.expect("load").expect("live");
+    current.data.insert("visits", &4).expect("encode");
+    store.save(&current).await.expect("save");
+    let saved = store.load(&record.id).await.expect("load").expect("live");
+    assert_eq!(saved.version, 1);
+    assert_eq!(saved.data.get::<i32>("visits").expect("decode"), Some(4));
+
+    let stale = store.save(&current).await;
+    assert!(matches!(stale, Err(Error::Conflict)), "stale: {stale:?}");
+    let absent = store.save(&sample()).await;
+    assert!(matches!(absent, Err(Error::NotFound)), "absent: {absent:?}");
+    let corrupt_id = Id::random();
+    set_raw(&mut raw, &store.key(&corrupt_id), b"not a session", None).await;
+    let mut foreign = sample();
+    foreign.id = corrupt_id;
+    let corrupt = store.save(&foreign).await;
+    assert!(
+        matches!(corrupt, Err(Error::Decode(_))),
+        "corrupt: {corrupt:?}"
+    );
+
+    let mut with_principal = saved.clone();
+    with_principal.principal = Some("ada".into());
+    store
+        .save(&with_principal)
+        .await
+        .expect("save with a new principal");
+    let mut expired = store.load(&record.id).await.expect("load").expect("live");
+    assert_eq!(expired.principal.as_deref(), Some("ada"));
+    expired.expires_at = now() - HOUR;
+    store.save(&expired).await.expect("save into the past");
+    assert!(
+        !exists(&mut raw, &store.key(&record.id)).await,
+        "a save into the past deletes the session"
+    );
+    assert_eq!(temporary_keys(&mut raw).await, Vec::<String>::new());
+}
