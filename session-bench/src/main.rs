@@ -29,12 +29,18 @@ fn main() -> ExitCode {
         let parsed = (
             argv.get(1).and_then(|s| s.parse().ok()),
             argv.get(2).and_then(|s| s.parse().ok()),
+            argv.get(3),
         );
-        let (Some(n), Some(size)) = parsed else {
-            eprintln!("usage: session-bench {} SESSIONS SIZE", scaling::RSS_PROBE);
+        let (Some(n), Some(size), Some(subject)) = parsed else {
+            eprintln!(
+                "usage: session-bench {} SESSIONS SIZE {}|{}",
+                scaling::RSS_PROBE,
+                scaling::PROBE_OURS,
+                scaling::PROBE_FLOOR
+            );
             return ExitCode::from(2);
         };
-        return block_on(scaling::probe(n, size));
+        return block_on(scaling::probe(n, size, subject));
     }
     let args = Args::from_command_line();
     block_on(run(&args))

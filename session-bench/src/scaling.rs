@@ -237,40 +237,61 @@ async fn by_size(args: &Args, report: &mut Report, place: &Place, tasks: usize) 
 }
 
 /// Measures the memory store's resident memory per session in a child process, so that memory
-/// this process freed earlier cannot hide the growth.
+/// this process freed earlier cannot hide the growth; and the floor's (moka holding the same
+/// encoded bytes), which shows what the cache itself costs per entry.
 fn resident_memory(args: &Args, report: &mut Report) -> Res {
     let n = args.scale_max;
-    eprintln!("[scaling] memory: resident memory of {n} sessions (child process)");
-    let output = std::process::Command::new(std::env::current_exe()?)
-        .args([RSS_PROBE, &n.to_string(), &args.size.to_string()])
-        .output()?;
-    if !output.status.success() {
-        let stderr = String::from_utf8_lossy(&output.stderr);
-        return Err(format!("the resident-memory probe failed: {stderr}").into());
-    }
-    let growth: f64 = String::from_utf8(output.stdout)?.trim().parse()?;
     let encoded = payload::bytes(&payload::object(0, args.size)).len() as f64;
-    let per = growth / n as f64;
+    let mut rows = String::new();
+    let mut ours_per = 0.0;
+    for (subject, label) in [(PROBE_OURS, "ours: MemoryStore"), (PROBE_FLOOR, "floor: moka")] {
+        eprintln!("[scaling] memory: resident memory of {n} sessions, {label} (child process)");
+        let output = std::process::Command::new(std::env::current_exe()?)
+            .args([RSS_PROBE, &n.to_string(), &args.size.to_string(), subject])
+            .output()?;
+        if !output.status.success() {
+            let stderr = String::from_utf8_lossy(&output.stderr);
+            return Err(format!("the resident-memory probe failed: {stderr}").into());
+        }
+        let growth: f64 = String::from_utf8(output.stdout)?.trim().parse()?;
+        let per = growth / n as f64;
+        if subject == PROBE_OURS {
+            ours_per = per;
+        }
+        writeln!(
+            rows,
+            "| {label} | {} | {encoded} B | {:.0} MiB | {per:.0} B | {:.0} B ({:.2}x the encoded \
+             size) |",
+            thousands(n),
+            growth / (1024.0 * 1024.0),
+            per - encoded,
+            per / encoded,
+        )?;
+    }
     report.text(&format!(
         "### memory: resident memory\n\n\
-         | sessions | encoded session | resident growth | per session | overhead per session |\n\
-         |---:|---:|---:|---:|---:|\n\
-         | {} | {encoded} B | {:.0} MiB | {per:.0} B | {:.0} B ({:.2}x the encoded size) |\n",
-        thousands(n),
-        growth / (1024.0 * 1024.0),
-        per - encoded,
-        per / encoded,
+         Each line is a child process holding only that cache, filled with the sessions and \
+         their ids; the floor is moka with the same capacity and expiry policy holding each \
+         session's encoded bytes, so its overhead is what the cache and the ids cost per \
+         entry before any store logic.\n\n\
+         | contender | sessions | encoded session | resident growth | per session | overhead per session |\n\
+         |---|---:|---:|---:|---:|---:|\n{rows}"
     ));
     report.check_value(
         format!(
             "memory: resident bytes per session / encoded size, {} sessions",
             thousands(n)
         ),
-        per / encoded,
+        ours_per / encoded,
         targets::MEMORY_RESIDENT,
     );
     Ok(())
 }
+
+/// The probe's subject argument: our memory store.
+pub(crate) const PROBE_OURS: &str = "ours";
+/// The probe's subject argument: the moka floor.
+pub(crate) const PROBE_FLOOR: &str = "floor";
 
 /// The hidden first argument that runs [`probe`] instead of the benchmark.
 pub(crate) const RSS_PROBE: &str = "__rss-probe";
@@ -285,14 +306,27 @@ fn rss_bytes() -> Res<u64> {
     Ok(pages * rustix::param::page_size() as u64)
 }
 
-/// The child's side: fills a memory store with `n` sessions of `size` bytes and prints the
-/// growth of its resident set in bytes.
-pub(crate) async fn probe(n: usize, size: usize) -> Res {
-    let store = MemoryStore::with_max_capacity(2 * n as u64)?;
+/// The child's side: fills our memory store (`subject` [`PROBE_OURS`]) or the moka floor
+/// ([`PROBE_FLOOR`]) with `n` sessions of `size` bytes and prints the growth of its resident set
+/// in bytes.
+pub(crate) async fn probe(n: usize, size: usize, subject: &str) -> Res {
     let before = rss_bytes()?;
-    let subject = Ours::prepare(Arc::new(store), n, size).await?;
-    let after = rss_bytes()?;
-    drop(subject);
+    let after = match subject {
+        PROBE_OURS => {
+            let store = MemoryStore::with_max_capacity(2 * n as u64)?;
+            let subject = Ours::prepare(Arc::new(store), n, size).await?;
+            let after = rss_bytes()?;
+            drop(subject);
+            after
+        }
+        PROBE_FLOOR => {
+            let subject = MokaFloor::prepare(n, size, 2 * n as u64).await?;
+            let after = rss_bytes()?;
+            drop(subject);
+            after
+        }
+        other => return Err(format!("unknown probe subject {other:?}").into()),
+    };
     println!("{}", after.saturating_sub(before));
     Ok(())
 }
