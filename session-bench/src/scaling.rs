@@ -244,7 +244,10 @@ fn resident_memory(args: &Args, report: &mut Report) -> Res {
     let encoded = payload::bytes(&payload::object(0, args.size)).len() as f64;
     let mut rows = String::new();
     let mut ours_per = 0.0;
-    for (subject, label) in [(PROBE_OURS, "ours: MemoryStore"), (PROBE_FLOOR, "floor: moka")] {
+    for (subject, label) in [
+        (PROBE_OURS, "ours: MemoryStore"),
+        (PROBE_FLOOR, "floor: moka"),
+    ] {
         eprintln!("[scaling] memory: resident memory of {n} sessions, {label} (child process)");
         let output = std::process::Command::new(std::env::current_exe()?)
             .args([RSS_PROBE, &n.to_string(), &args.size.to_string(), subject])
