@@ -112,12 +112,13 @@ where
         let session = Session::new(config, incoming, secure);
         let shared = session.shared();
         request.extensions_mut().insert(session);
-        // The clone that was made ready is the one to call.
-        let clone = self.inner.clone();
-        let mut inner = std::mem::replace(&mut self.inner, clone);
+        // Nothing is awaited before the inner service runs, so it is called here, on the
+        // service that was made ready, and its future (already `'static`) is awaited below:
+        // no clone of the inner service per request.
+        let inner = self.inner.call(request);
         ResponseFuture {
             inner: Box::pin(async move {
-                let mut response = inner.call(request).await?;
+                let mut response = inner.await?;
                 match shared.finish().await {
                     Ok(Some(cookie)) => {
                         let headers = response.headers_mut();
